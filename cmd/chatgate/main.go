@@ -1,0 +1,21 @@
+// Command chatgate runs the chat backend. With no arguments it runs
+// everything on one machine (embedded Redis, gateway, HTTP app); "chatgate
+// gateway --redis-url …" runs one gateway of a scaled-out deployment. See
+// --help and docs/config.md.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/chatgate/chatgate/internal/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := app.Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

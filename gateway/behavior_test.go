@@ -1,0 +1,161 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/gateway"
+	"github.com/chatgate/chatgate/internal/redistest"
+)
+
+func standaloneEnv(t *testing.T) *env {
+	srv := redistest.Start(t)
+	return newEnv(t, redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true}))
+}
+
+// A client that never reads must not delay a normal client on the same
+// gateway, and must itself be closed.
+func TestSlowReaderIsClosedAndDelaysNoOne(t *testing.T) {
+	t.Parallel()
+	e := standaloneEnv(t)
+	gw := e.addGateway(gateway.Options{SendQueue: 32, WriteTimeout: 2 * time.Second})
+	ctx := context.Background()
+	slow := dialRaw(t, gw.url(), nil) // never reads again
+	fast := e.dial(gw)
+	for _, c := range []*client{slow, fast} {
+		if err := e.store.JoinGroup(ctx, c.id, "room"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	payload := strings.Repeat("x", 32<<10) // fills socket buffers quickly
+	var worst time.Duration
+	for i := range 400 {
+		start := time.Now()
+		if err := e.store.SendToGroup(ctx, "room", []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-fast.frames:
+			if got != payload {
+				t.Fatalf("message %d: wrong payload", i)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("fast client stalled at message %d", i)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	waitFor(t, 15*time.Second, "slow client closed", func() bool {
+		on, _ := e.store.IsOnline(ctx, slow.id)
+		return !on
+	})
+	t.Logf("400 x 32 KiB to a group with a non-reading member: worst fast-client latency %v", worst)
+	if gw.g.Stats().SlowCloses == 0 {
+		t.Log("slow client closed by write timeout rather than queue overflow")
+	}
+}
+
+// A frame over the read limit closes the connection with 1009.
+func TestOversizedFrameCloses1009(t *testing.T) {
+	t.Parallel()
+	e := standaloneEnv(t)
+	gw := e.addGateway(gateway.Options{ReadLimit: 1024})
+	c := e.dial(gw)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, []byte(strings.Repeat("y", 2048))); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.closeStatus(); code != websocket.StatusMessageTooBig {
+		t.Fatalf("close code %v, want 1009", code)
+	}
+	waitFor(t, 10*time.Second, "client forgotten", func() bool { on, _ := e.store.IsOnline(ctx, c.id); return !on })
+}
+
+// Graceful drain closes clients with 1012 and leaves no key of the gateway.
+func TestDrainCloses1012AndCleansRedis(t *testing.T) {
+	t.Parallel()
+	e := standaloneEnv(t)
+	gw := e.addGateway(gateway.Options{})
+	other := e.addGateway(gateway.Options{})
+	ctx := context.Background()
+	var cs []*client
+	for range 5 {
+		c := e.dial(gw)
+		if err := e.store.BindUid(ctx, c.id, "u-"+c.id); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.JoinGroup(ctx, c.id, "room"); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	survivor := e.dial(other)
+	gw.stop()
+	for _, c := range cs {
+		if code := c.closeStatus(); code != websocket.StatusServiceRestart {
+			t.Fatalf("close code %v, want 1012", code)
+		}
+	}
+	for _, k := range allKeys(t, e.rdb) {
+		if strings.Contains(k, gw.g.ID()) {
+			t.Fatalf("key %q of the drained gateway remains", k)
+		}
+	}
+	if n, _ := e.store.ClientCount(ctx); n != 1 {
+		t.Fatalf("ClientCount after drain = %d, want 1 (the other gateway's client)", n)
+	}
+	if err := e.store.SendToClient(ctx, survivor.id, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	survivor.expect("still here")
+}
+
+// Heartbeat: a reading client gets the text ping and stays; a client that
+// answers nothing is closed after PingNotResponseLimit intervals.
+func TestHeartbeat(t *testing.T) {
+	t.Parallel()
+	e := standaloneEnv(t)
+	gw := e.addGateway(gateway.Options{PingInterval: time.Second, PingNotResponseLimit: 1})
+	alive := dialRaw(t, gw.url(), nil)
+	silent := dialRaw(t, gw.url(), nil) // never reads: answers neither pings nor pongs
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, data, err := alive.ws.Read(ctx) // also answers protocol pings while reading
+	if err != nil || string(data) != gateway.DefaultPingData {
+		t.Fatalf("first frame after init = %q, %v; want the ping", data, err)
+	}
+	alive.startReading()
+	waitFor(t, 15*time.Second, "silent client closed", func() bool {
+		on, _ := e.store.IsOnline(context.Background(), silent.id)
+		return !on
+	})
+	if on, _ := e.store.IsOnline(context.Background(), alive.id); !on {
+		t.Fatal("a client that answers pings was closed")
+	}
+}
+
+// The Origin allowlist refuses pages from other sites.
+func TestOriginAllowlist(t *testing.T) {
+	t.Parallel()
+	e := standaloneEnv(t)
+	gw := e.addGateway(gateway.Options{OriginPatterns: []string{"chat.example.com"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for origin, ok := range map[string]bool{"https://chat.example.com": true, "https://evil.example.net": false} {
+		ws, resp, err := websocket.Dial(ctx, gw.url(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		if ok != (err == nil) {
+			t.Fatalf("origin %s: err %v, want ok=%v", origin, err, ok)
+		}
+		if err == nil {
+			ws.CloseNow()
+		} else if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("origin %s: response %v, want 403", origin, resp)
+		}
+	}
+}

@@ -1,0 +1,20 @@
+// Package gateway is chatgate's WebSocket server: it holds client
+// connections, keeps their state in Redis through session, and delivers what
+// arrives on its Redis inbox.
+//
+// Each gateway subscribes to exactly two channels, its inbox and the
+// broadcast channel, and keeps local indexes of its clients by id, group and
+// uid. An envelope is decoded once; its payload bytes are queued as-is for
+// every local target.
+//
+// Concurrency: a connection has one goroutine, its reader (net/http's handler
+// goroutine). A writer goroutine exists only while the connection's bounded
+// send queue is non-empty; a client that lets the queue fill is closed with
+// 1008 and never delays anyone else. One sweeper goroutine heartbeats all
+// connections and enforces write deadlines.
+//
+// Lifecycle: New, mount the Gateway as an http.Handler, Run(ctx). When ctx
+// ends, Run drains: new clients are refused, connected ones are closed with
+// 1012 (service restart), their state and the gateway's keys are removed from
+// Redis, and Run returns.
+package gateway

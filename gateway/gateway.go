@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chatgate/chatgate/session"
+)
+
+// Store is what a gateway needs from session.
+type Store interface {
+	RegisterClient(ctx context.Context, c *session.ClientState) error
+	RegisterClients(ctx context.Context, cs []*session.ClientState) error
+	ForgetClient(ctx context.Context, c *session.ClientState) (*session.ClientState, error)
+	UndoStray(ctx context.Context, gw string, env *session.Envelope, cid string) error
+	MarkAlive(ctx context.Context, gw string, ttl time.Duration) (bool, error)
+	RemoveGateway(ctx context.Context, gw string) error
+	Listen(ctx context.Context, gw string, h session.InboxHandler, opts *session.ListenOptions) error
+	AppendEvent(ctx context.Context, e *session.Event, maxLen int64) error
+}
+
+var _ Store = (*session.Store)(nil)
+
+// Gateway is a WebSocket server holding client connections. It is an
+// http.Handler: mount it where clients connect, and call Run for its
+// lifetime. It is safe for concurrent use.
+type Gateway struct {
+	store    Store
+	opts     Options
+	id       string
+	log      *slog.Logger
+	idx      *index
+	pingData []byte
+
+	wg       sync.WaitGroup // writers, closers, pings, stray undos, loops
+	handlers atomic.Int64   // connection handlers in flight
+	running  atomic.Bool
+	draining atomic.Bool
+	subUp    atomic.Bool
+	everUp   atomic.Bool
+	aliveErr atomic.Pointer[error]
+	resync   chan struct{}
+
+	metrics counters
+}
+
+// New returns a gateway over store. It does no I/O; Run starts it.
+func New(store Store, opts *Options) (*Gateway, error) {
+	o := opts.withDefaults()
+	if o.ID == "" {
+		o.ID = session.NewGatewayID()
+	}
+	if err := session.ValidGatewayID(o.ID); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g := &Gateway{
+		store:  store,
+		opts:   o,
+		id:     o.ID,
+		log:    o.Logger.With("gateway", o.ID),
+		idx:    newIndex(),
+		resync: make(chan struct{}, 1),
+	}
+	if o.PingData != "" {
+		g.pingData = []byte(o.PingData)
+	}
+	noErr := error(nil)
+	g.aliveErr.Store(&noErr)
+	return g, nil
+}
+
+// ID returns the gateway id.
+func (g *Gateway) ID() string { return g.id }
+
+// Run subscribes to the gateway's inbox, keeps its liveness key fresh and
+// heartbeats clients until ctx ends; then it drains: refuses new clients,
+// closes the connected ones with 1012 (service restart), removes the
+// gateway's state from Redis, and returns.
+func (g *Gateway) Run(ctx context.Context) error {
+	if !g.running.CompareAndSwap(false, true) {
+		return errors.New("gateway: Run called twice")
+	}
+	loopCtx, stop := context.WithCancel(context.Background())
+	var loops sync.WaitGroup
+	start := func(f func(context.Context)) {
+		loops.Add(1)
+		go func() { defer loops.Done(); f(loopCtx) }()
+	}
+	start(g.aliveLoop)
+	start(func(ctx context.Context) { _ = g.store.Listen(ctx, g.id, g, nil) })
+	start(g.sweepLoop)
+	g.log.Info("gateway running")
+	<-ctx.Done()
+	g.drain()
+	stop()
+	loops.Wait()
+	g.wg.Wait()
+	g.log.Info("gateway stopped")
+	return nil
+}
+
+// Ready reports whether the gateway can serve: not draining, inbox
+// subscribed, liveness key written.
+func (g *Gateway) Ready() error {
+	switch {
+	case g.draining.Load():
+		return errors.New("draining")
+	case !g.subUp.Load():
+		return errors.New("inbox subscription down")
+	}
+	if err := *g.aliveErr.Load(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// Connections returns the number of clients connected to this gateway.
+func (g *Gateway) Connections() int { return g.idx.len() }
+
+// goTracked runs f on a goroutine the gateway waits for on shutdown.
+func (g *Gateway) goTracked(f func()) {
+	g.wg.Add(1)
+	go func() { defer g.wg.Done(); f() }()
+}
+
+func (g *Gateway) redisCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), g.opts.RedisTimeout)
+}
+
+// aliveLoop refreshes the liveness key. Finding it gone means Redis lost its
+// data (restart without persistence, FLUSHALL): re-assert every connection.
+func (g *Gateway) aliveLoop(ctx context.Context) {
+	every := g.opts.AliveTTL / 3
+	first := true
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		rctx, cancel := g.redisCtx()
+		existed, err := g.store.MarkAlive(rctx, g.id, g.opts.AliveTTL)
+		cancel()
+		g.aliveErr.Store(&err)
+		if err != nil {
+			g.log.Warn("refresh liveness key", "err", err)
+		} else if !existed && !first {
+			g.log.Warn("liveness key was gone: Redis lost data; re-asserting connections")
+			g.requestResync()
+		}
+		if err == nil {
+			first = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.resync:
+			g.resyncNow()
+		case <-t.C:
+		}
+	}
+}
+
+func (g *Gateway) requestResync() {
+	select {
+	case g.resync <- struct{}{}:
+	default:
+	}
+}
+
+// resyncNow writes every live connection's local state back to Redis.
+func (g *Gateway) resyncNow() {
+	states := g.idx.states()
+	ctx, cancel := context.WithTimeout(context.Background(), g.opts.RedisTimeout+time.Duration(len(states))*time.Millisecond)
+	defer cancel()
+	if err := g.store.RegisterClients(ctx, states); err != nil {
+		g.log.Warn("re-assert connections failed; will retry", "err", err)
+		g.requestResync()
+		return
+	}
+	g.metrics.resyncs.Add(1)
+	g.log.Info("re-asserted connections", "count", len(states))
+}
+
+// closeAsync closes c with a close frame on a tracked goroutine: a close
+// handshake can take seconds and must never block the inbox or a writer.
+func (g *Gateway) closeAsync(c *conn, code websocketStatus, reason string) {
+	c.mu.Lock()
+	c.closing = true
+	c.mu.Unlock()
+	g.goTracked(func() { _ = c.ws.Close(code, reason) })
+}
+
+var _ http.Handler = (*Gateway)(nil)

@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"sync"
+
+	"github.com/chatgate/chatgate/session"
+)
+
+// index maps client ids, groups and uids to this gateway's connections. It is
+// changed only by accept/close and by control envelopes from the inbox, which
+// arrive in the order their senders wrote Redis.
+type index struct {
+	mu      sync.RWMutex
+	clients map[string]*conn
+	groups  map[string]map[*conn]struct{}
+	uids    map[string]map[*conn]struct{}
+	perIP   map[string]int
+}
+
+func newIndex() *index {
+	return &index{
+		clients: make(map[string]*conn),
+		groups:  make(map[string]map[*conn]struct{}),
+		uids:    make(map[string]map[*conn]struct{}),
+		perIP:   make(map[string]int),
+	}
+}
+
+// add registers c; it fails when c's IP already holds max connections (max 0: no limit).
+func (x *index) add(c *conn, max int) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if max > 0 && x.perIP[c.ip] >= max {
+		return false
+	}
+	x.perIP[c.ip]++
+	x.clients[c.id] = c
+	if c.uid != "" {
+		addTo(x.uids, c.uid, c)
+	}
+	return true
+}
+
+// remove unregisters c and returns its final local state.
+func (x *index) remove(c *conn) *session.ClientState {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	st := c.state()
+	if x.clients[c.id] != c {
+		return st
+	}
+	delete(x.clients, c.id)
+	if x.perIP[c.ip]--; x.perIP[c.ip] <= 0 {
+		delete(x.perIP, c.ip)
+	}
+	if c.uid != "" {
+		removeFrom(x.uids, c.uid, c)
+	}
+	for g := range c.groups {
+		removeFrom(x.groups, g, c)
+	}
+	return st
+}
+
+func (x *index) len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.clients)
+}
+
+// snapshot returns every connection (for the sweeper and drain).
+func (x *index) snapshot() []*conn {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]*conn, 0, len(x.clients))
+	for _, c := range x.clients {
+		out = append(out, c)
+	}
+	return out
+}
+
+// states returns every connection's local state (to re-assert it in Redis).
+func (x *index) states() []*session.ClientState {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]*session.ClientState, 0, len(x.clients))
+	for _, c := range x.clients {
+		out = append(out, c.state())
+	}
+	return out
+}
+
+func addTo(m map[string]map[*conn]struct{}, k string, c *conn) {
+	s := m[k]
+	if s == nil {
+		s = make(map[*conn]struct{}, 1)
+		m[k] = s
+	}
+	s[c] = struct{}{}
+}
+
+func removeFrom(m map[string]map[*conn]struct{}, k string, c *conn) {
+	if s := m[k]; s != nil {
+		delete(s, c)
+		if len(s) == 0 {
+			delete(m, k)
+		}
+	}
+}
+
+func (x *index) countIP(ip string) int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.perIP[ip]
+}

@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Options configures a Gateway. The zero value is ready to use; each field
+// documents its default.
+type Options struct {
+	// ID names this gateway in client ids and Redis keys: 1..64 of a-z 0-9 - _.
+	// Default: a random id (a restarted process is a new gateway).
+	ID string
+
+	// PingInterval is how often the gateway pings each client (GatewayWorker's
+	// pingInterval). Default 25s; negative disables heartbeats.
+	PingInterval time.Duration
+	// PingData is the text frame sent every PingInterval (pingData).
+	// Default {"type":"ping"}. NoPingData sends protocol-level pings only.
+	PingData   string
+	NoPingData bool
+	// PingNotResponseLimit closes a client that sent nothing (no frame, no
+	// pong to a protocol ping) for more than this many intervals
+	// (pingNotResponseLimit). Default 0: never close for silence.
+	PingNotResponseLimit int
+
+	// SendQueue bounds the frames queued for one connection; a client that
+	// falls this far behind is closed with 1008. Default 256.
+	SendQueue int
+	// WriteTimeout bounds one write to a client; a client whose socket does not
+	// take a write within it is closed. Default 10s.
+	WriteTimeout time.Duration
+	// ReadLimit is the largest frame accepted from a client; larger closes
+	// with 1009. Default 64 KiB.
+	ReadLimit int64
+
+	// OriginPatterns allows cross-origin pages (host patterns as in
+	// coder/websocket AcceptOptions.OriginPatterns). Default: only pages served
+	// from the gateway's own host. "*" allows any origin.
+	OriginPatterns []string
+	// MaxConnsPerIP bounds concurrent connections from one remote IP.
+	// Default 0: unlimited.
+	MaxConnsPerIP int
+
+	// Authenticate, when set, is called for each upgrade request; it returns
+	// the uid to bind the connection to at connect ("" for none). An error
+	// closes the connection with code 4001 and the error text as reason.
+	Authenticate func(r *http.Request) (uid string, err error)
+
+	// AliveTTL is the lifetime of the gateway's liveness key, refreshed every
+	// AliveTTL/3. Survivors treat a gateway whose key expired as crashed.
+	// Default 10s.
+	AliveTTL time.Duration
+	// DrainTimeout bounds graceful shutdown: closing clients with 1012 and
+	// removing this gateway's state. Default 10s.
+	DrainTimeout time.Duration
+	// RedisTimeout bounds each Redis operation the gateway makes. Default 5s.
+	RedisTimeout time.Duration
+
+	// Events appends connect, message and close events to the events stream
+	// for business workers. Default false.
+	Events bool
+
+	// Logger is the gateway's logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultPingData is the heartbeat text frame sent when Options.PingData is empty.
+const DefaultPingData = `{"type":"ping"}`
+
+func (o *Options) withDefaults() Options {
+	c := Options{}
+	if o != nil {
+		c = *o
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingData == "" {
+		c.PingData = DefaultPingData
+	}
+	if c.NoPingData {
+		c.PingData = ""
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = 256
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = 64 << 10
+	}
+	if c.AliveTTL <= 0 {
+		c.AliveTTL = 10 * time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 10 * time.Second
+	}
+	if c.RedisTimeout <= 0 {
+		c.RedisTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

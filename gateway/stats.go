@@ -1,0 +1,60 @@
+package gateway
+
+import (
+	"sync/atomic"
+
+	"github.com/coder/websocket"
+)
+
+type websocketStatus = websocket.StatusCode
+
+// counters are the gateway's own monotonic counters; Stats copies them.
+type counters struct {
+	connects    atomic.Uint64
+	closes      atomic.Uint64
+	framesIn    atomic.Uint64
+	framesOut   atomic.Uint64
+	bytesOut    atomic.Uint64
+	envelopes   atomic.Uint64
+	slowCloses  atomic.Uint64
+	pubsubDrops atomic.Uint64
+	resyncs     atomic.Uint64
+}
+
+// Stats is a snapshot of a gateway's counters (monotonic since start) and
+// gauges, for metrics.
+type Stats struct {
+	Connections  int    // connected clients now
+	QueuedFrames int    // frames waiting in all send queues now
+	Connects     uint64 // connections accepted
+	Closes       uint64 // connections ended
+	FramesIn     uint64 // frames received from clients
+	FramesOut    uint64 // frames written to clients
+	BytesOut     uint64 // payload bytes written to clients
+	Envelopes    uint64 // envelopes received from Redis
+	SlowCloses   uint64 // clients closed because their send queue filled
+	PubSubLosses uint64 // times the inbox subscription went down
+	Resyncs      uint64 // times connections were re-asserted in Redis
+	Subscribed   bool   // inbox subscription is up
+}
+
+// Stats returns the gateway's counters and gauges.
+func (g *Gateway) Stats() Stats {
+	s := Stats{
+		Connects:     g.metrics.connects.Load(),
+		Closes:       g.metrics.closes.Load(),
+		FramesIn:     g.metrics.framesIn.Load(),
+		FramesOut:    g.metrics.framesOut.Load(),
+		BytesOut:     g.metrics.bytesOut.Load(),
+		Envelopes:    g.metrics.envelopes.Load(),
+		SlowCloses:   g.metrics.slowCloses.Load(),
+		PubSubLosses: g.metrics.pubsubDrops.Load(),
+		Resyncs:      g.metrics.resyncs.Load(),
+		Subscribed:   g.subUp.Load(),
+	}
+	for _, c := range g.idx.snapshot() {
+		s.Connections++
+		s.QueuedFrames += c.queueLen()
+	}
+	return s
+}

@@ -1,0 +1,240 @@
+// Package app wires chatgate's roles from a config: it is the only place
+// that knows every component (session, gateway, embedded Redis), so cmd
+// stays a thin main and tests can run the real wiring in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/chatgate/chatgate/gateway"
+	"github.com/chatgate/chatgate/internal/config"
+	"github.com/chatgate/chatgate/session"
+)
+
+// Roles a process can run.
+const (
+	RoleAll     = "all"     // embedded Redis (when no URL) + gateway (+ HTTP app)
+	RoleGateway = "gateway" // a gateway only
+	RoleHTTP    = "http"    // the HTTP app only
+)
+
+// Main parses args (role first, then flags) and the environment, runs the
+// role until ctx ends, and returns the process exit code.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	role := RoleAll
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		role, args = args[0], args[1:]
+	}
+	switch role {
+	case RoleAll, RoleGateway, RoleHTTP:
+	default:
+		fmt.Fprintf(stderr, "chatgate: unknown role %q (want all, gateway or http); see --help\n", role)
+		return 2
+	}
+	cfg, err := config.Load("chatgate "+role, args, getenv, stderr)
+	if errors.Is(err, config.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "chatgate: %v\n", err)
+		return 2
+	}
+	log := NewLogger(cfg, stderr)
+	if err := Run(ctx, role, cfg, log, nil); err != nil {
+		log.Error("chatgate stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// NewLogger builds the process logger: JSON in containers, text on a terminal.
+func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.LogFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Started reports the addresses a running process listens on, once it serves.
+type Started struct {
+	RedisURL string // the Redis in use (the embedded one in all-in-one mode)
+	WSAddr   string // gateway listener ("" when the role runs no gateway)
+	HTTPAddr string // HTTP app listener ("" when the role runs no HTTP app)
+}
+
+// Run runs role until ctx ends, then shuts down gracefully. When started is
+// not nil it is called once everything listens.
+func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger, started func(Started)) error {
+	redisURL := cfg.RedisURL
+	if redisURL == "" {
+		if role != RoleAll {
+			return errors.New("--redis-url (REDIS_URL) is required for role " + role)
+		}
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr(cfg.EmbeddedAddr); err != nil {
+			return fmt.Errorf("start embedded redis on %s: %w", cfg.EmbeddedAddr, err)
+		}
+		defer mr.Close()
+		redisURL = "redis://" + mr.Addr() + "/0"
+		log.Warn("single-machine mode: embedded in-memory Redis; state is lost on exit. Local apps can push through it",
+			"redis_url", redisURL)
+	}
+	store, err := session.Open(ctx, redisURL, cfg.RedisTimeout, &session.Options{Prefix: cfg.RedisPrefix, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var (
+		st    = Started{RedisURL: redisURL}
+		parts []func(context.Context) error
+	)
+	if role == RoleAll || role == RoleGateway {
+		addr, run, err := startGateway(cfg, store, log)
+		if err != nil {
+			return err
+		}
+		st.WSAddr, parts = addr, append(parts, run)
+	}
+	if role == RoleAll || role == RoleHTTP {
+		addr, run, err := startHTTP(cfg, store, log, st.WSAddr)
+		if err != nil {
+			return err
+		}
+		st.HTTPAddr, parts = addr, append(parts, run)
+	}
+	if started != nil {
+		started(st)
+	}
+	return runAll(ctx, parts)
+}
+
+// runAll runs every part until ctx ends or one fails, then stops them all
+// (each part shuts itself down gracefully when its ctx ends) and waits.
+func runAll(ctx context.Context, parts []func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(parts))
+	for _, p := range parts {
+		go func() {
+			err := p(ctx)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range parts {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// startGateway listens on --ws-addr and returns a function that serves
+// clients until ctx ends, then drains them.
+func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger) (string, func(context.Context) error, error) {
+	pingInterval := cfg.PingInterval
+	if pingInterval <= 0 {
+		pingInterval = -1 // config: 0 disables; gateway.Options: 0 means default
+	}
+	gw, err := gateway.New(store, &gateway.Options{
+		ID:                   cfg.GatewayID,
+		PingInterval:         pingInterval,
+		PingData:             cfg.PingData,
+		NoPingData:           cfg.PingData == "",
+		PingNotResponseLimit: cfg.PingNotResponseLimit,
+		SendQueue:            cfg.SendQueue,
+		WriteTimeout:         cfg.WriteTimeout,
+		ReadLimit:            cfg.ReadLimit,
+		OriginPatterns:       cfg.Origins(),
+		MaxConnsPerIP:        cfg.MaxConnsPerIP,
+		AliveTTL:             cfg.AliveTTL,
+		DrainTimeout:         cfg.DrainTimeout,
+		RedisTimeout:         cfg.RedisTimeout,
+		Events:               cfg.Events,
+		Authenticate:         authenticator(cfg, store),
+		Logger:               log,
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.WSAddr)
+	if err != nil {
+		return "", nil, fmt.Errorf("gateway listen on %s: %w", cfg.WSAddr, err)
+	}
+	srv := &http.Server{Handler: gatewayMux(gw, store), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("gateway listening", "addr", ln.Addr().String(), "gateway_id", gw.ID())
+	run := func(ctx context.Context) error {
+		gwCtx, stopGw := context.WithCancel(context.Background())
+		defer stopGw()
+		gwDone := make(chan error, 1)
+		go func() { gwDone <- gw.Run(gwCtx) }()
+		serveErr := make(chan error, 1)
+		go func() { serveErr <- srv.Serve(ln) }()
+		var err error
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down gateway: draining clients")
+		case err = <-serveErr:
+			err = fmt.Errorf("gateway server: %w", err)
+		}
+		// Stop accepting first, then drain the hijacked connections (which
+		// http.Server.Shutdown does not track).
+		shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shCtx)
+		stopGw()
+		<-gwDone
+		return err
+	}
+	return ln.Addr().String(), run, nil
+}
+
+// gatewayMux serves the WebSocket endpoint at / and health checks beside it.
+func gatewayMux(gw *gateway.Gateway, store *session.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := gw.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.Handle("/", gw)
+	return mux
+}

@@ -1,0 +1,189 @@
+// Package config holds chatgate's settings: one table of flags, each with an
+// environment variable of the same name (--ws-addr / WS_ADDR). Flags win over
+// environment variables, which win over defaults. The table is exported so
+// that docs and deployment manifests are checked against it.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Config is every setting of every role.
+type Config struct {
+	RedisURL     string
+	RedisPrefix  string
+	RedisTimeout time.Duration
+	EmbeddedAddr string
+
+	WSAddr               string
+	GatewayID            string
+	PingInterval         time.Duration
+	PingData             string
+	PingNotResponseLimit int
+	SendQueue            int
+	WriteTimeout         time.Duration
+	ReadLimit            int64
+	AllowedOrigins       string
+	MaxConnsPerIP        int
+	AliveTTL             time.Duration
+	DrainTimeout         time.Duration
+	Events               bool
+	EventsMaxLen         int64
+
+	HTTPAddr       string
+	GatewayURL     string
+	TokenSecret    string
+	TokenTTL       time.Duration
+	AllowUnsigned  bool
+	APIKeys        string
+	SessionTTL     time.Duration
+	HistoryLen     int
+	LoginPerMinute int
+	SayPerMinute   int
+	MaxBodyBytes   int
+	ReaperInterval time.Duration
+
+	LogFormat string
+	LogLevel  string
+}
+
+// Flag describes one setting as --help and docs/config.md show it.
+type Flag struct {
+	Name    string // flag name, without dashes
+	Env     string // environment variable
+	Default string
+	Usage   string
+}
+
+// EnvName returns the environment variable for a flag name: ws-addr → WS_ADDR.
+func EnvName(flagName string) string {
+	return strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (c *Config) bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL: redis://host:6379/0, redis://sentinel:26379?master_name=NAME, redis-cluster://host:7000?addr=host2:7000. Empty in all-in-one mode: start an embedded in-memory Redis")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "chat:", "prefix of every Redis key and channel")
+	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 5*time.Second, "timeout of each Redis operation and of the start-up check")
+	fs.StringVar(&c.EmbeddedAddr, "embedded-redis-addr", "127.0.0.1:0", "all-in-one mode: where the embedded Redis listens (loopback; printed at start-up)")
+
+	fs.StringVar(&c.WSAddr, "ws-addr", ":7272", "gateway listen address (WebSocket at /, plus /healthz /readyz)")
+	fs.StringVar(&c.GatewayID, "gateway-id", "", "gateway id (a-z 0-9 - _); empty: random per process")
+	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "heartbeat interval; 0 or negative disables heartbeats")
+	fs.StringVar(&c.PingData, "ping-data", `{"type":"ping"}`, `text frame sent every ping interval; "" sends protocol pings only`)
+	fs.IntVar(&c.PingNotResponseLimit, "ping-not-response-limit", 2, "close a client silent (no frame, no pong) for more than this many intervals; 0 never closes")
+	fs.IntVar(&c.SendQueue, "send-queue", 256, "frames queued per connection before a slow client is closed (1008)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "close a client whose socket does not take a write within this time")
+	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; larger closes with 1009")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", `comma-separated Origin host patterns allowed to connect (e.g. "chat.example.com,*.example.com"); empty: same host only; "*": any`)
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "concurrent connections per client IP; 0 is unlimited")
+	fs.DurationVar(&c.AliveTTL, "alive-ttl", 10*time.Second, "gateway liveness key TTL (refreshed every third of it); a crashed gateway is detected after it")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "graceful shutdown budget: close clients with 1012 and clean Redis")
+	fs.BoolVar(&c.Events, "events", true, "append connect/message/close events to the Redis events stream")
+	fs.Int64Var(&c.EventsMaxLen, "events-max-len", 100000, "approximate cap of the events stream")
+
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP app listen address (chat page, /api, push API, /healthz /readyz)")
+	fs.StringVar(&c.GatewayURL, "gateway-url", "", "public WebSocket URL the page connects to; empty: ws(s)://<host of the page>:<port of --ws-addr>/")
+	fs.StringVar(&c.TokenSecret, "token-secret", "", "HMAC secret shared by HTTP app and gateways for connect tokens; empty in all-in-one mode: a random one per process")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", 5*time.Minute, "lifetime of a connect token")
+	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", false, "gateways accept connections without a connect token (they bind through POST /api/bind)")
+	fs.StringVar(&c.APIKeys, "api-keys", "", "comma-separated API keys for the HTTP push API (Authorization: Bearer KEY); empty disables the push API")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", 24*time.Hour, "login session lifetime (sessions live in Redis)")
+	fs.IntVar(&c.HistoryLen, "history-len", 500, "public messages kept per room for history")
+	fs.IntVar(&c.LoginPerMinute, "login-per-minute", 10, "logins allowed per client IP per minute (429 beyond)")
+	fs.IntVar(&c.SayPerMinute, "say-per-minute", 60, "messages allowed per user and per IP per minute (429 beyond)")
+	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest HTTP request body; larger answers 413")
+	fs.DurationVar(&c.ReaperInterval, "reaper-interval", 3*time.Second, "how often a process looks for crashed gateways to clean up")
+
+	fs.StringVar(&c.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// ErrHelp is returned by Load when --help was asked for; usage was printed.
+var ErrHelp = flag.ErrHelp
+
+// Load parses args and the environment (getenv) into a Config. Usage and
+// errors go to out.
+func Load(name string, args []string, getenv func(string) string, out io.Writer) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	c.bind(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: %s [all|gateway|http] [flags]\n\nEvery flag can also be set by the environment variable shown.\n\n", name)
+		for _, f := range Flags() {
+			fmt.Fprintf(out, "  --%s  (env %s, default %q)\n      %s\n", f.Name, f.Env, f.Default, f.Usage)
+		}
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("environment variable %s=%q: %w", EnvName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.SendQueue <= 0 {
+		errs = append(errs, errors.New("--send-queue must be positive"))
+	}
+	if c.ReadLimit <= 0 {
+		errs = append(errs, errors.New("--read-limit must be positive"))
+	}
+	if c.PingNotResponseLimit < 0 {
+		errs = append(errs, errors.New("--ping-not-response-limit must be 0 or more"))
+	}
+	if c.AliveTTL < 3*time.Second {
+		errs = append(errs, errors.New("--alive-ttl must be at least 3s"))
+	}
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format %q: want auto, text or json", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// Origins splits AllowedOrigins.
+func (c *Config) Origins() []string {
+	var out []string
+	for _, p := range strings.Split(c.AllowedOrigins, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Flags lists every setting with its environment variable and default.
+func Flags() []Flag {
+	fs := flag.NewFlagSet("chatgate", flag.ContinueOnError)
+	(&Config{}).bind(fs)
+	var out []Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		out = append(out, Flag{Name: f.Name, Env: EnvName(f.Name), Default: f.DefValue, Usage: f.Usage})
+	})
+	return out
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README gives it: installs what the tests need
+# when it is missing (redis-server, chromium, php + php-redis, with apt-get),
+# fails loudly when a dependency cannot be had, then runs gofmt, go vet, the
+# race-enabled tests and a short fuzz run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+die() { printf '\nFATAL: %s\n' "$*" >&2; exit 1; }
+
+command -v go >/dev/null || die "go is not installed (Go 1.26 is required)"
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v php >/dev/null || missing+=(php-cli)
+{ command -v php >/dev/null && php -m 2>/dev/null | grep -qix redis; } || missing+=(php-redis)
+if ((${#missing[@]})); then
+	say "installing: ${missing[*]}"
+	command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq || die "apt-get update failed"
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null ||
+		die "apt-get install ${missing[*]} failed"
+fi
+for bin in redis-server redis-cli chromium php; do
+	command -v "$bin" >/dev/null || die "$bin is still missing after installing"
+done
+php -m | grep -qix redis || die "the PHP redis extension (php-redis) is still missing"
+
+say "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bench/.peer-cache/*'))
+[ -z "$unformatted" ] || die "not gofmt-ed: $unformatted"
+
+say "go vet"
+go vet ./...
+
+say "go test -race"
+go test -race -count=1 -timeout 12m ./...
+
+if [ -x scripts/fuzz.sh ]; then
+	say "short fuzz run"
+	scripts/fuzz.sh
+fi
+say "all tests passed"

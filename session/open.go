@@ -1,0 +1,108 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ParseRedisURL turns a Redis URL into client options for one of the three
+// deployments, all served by one redis.UniversalClient:
+//
+//	redis://[user:pass@]host:6379/0                       standalone (rediss:// for TLS)
+//	redis://host:26379?master_name=mymaster&addr=host2:26379  Sentinel (addresses are sentinels)
+//	redis-cluster://host:7000?addr=host2:7000&addr=host3:7000  Cluster (rediss-cluster:// for TLS)
+//
+// Query parameters are go-redis's (dial_timeout, pool_size, …).
+func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("session: parse redis url: %w", err)
+	}
+	switch u.Scheme {
+	case "redis-cluster", "rediss-cluster":
+		u.Scheme = strings.TrimSuffix(u.Scheme, "-cluster")
+		o, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, fmt.Errorf("session: parse redis cluster url: %w", err)
+		}
+		return &redis.UniversalOptions{
+			Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			PoolSize: o.PoolSize, IsClusterMode: true,
+		}, nil
+	case "redis", "rediss":
+	default:
+		return nil, fmt.Errorf("session: redis url %q: scheme must be redis, rediss, redis-cluster or rediss-cluster", raw)
+	}
+	if u.Query().Get("master_name") != "" {
+		o, err := redis.ParseFailoverURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("session: parse redis sentinel url: %w", err)
+		}
+		return &redis.UniversalOptions{
+			Addrs: o.SentinelAddrs, MasterName: o.MasterName, DB: o.DB,
+			Username: o.Username, Password: o.Password, SentinelUsername: o.SentinelUsername,
+			SentinelPassword: o.SentinelPassword, TLSConfig: o.TLSConfig,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, PoolSize: o.PoolSize,
+		}, nil
+	}
+	o, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("session: parse redis url: %w", err)
+	}
+	return &redis.UniversalOptions{
+		Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, PoolSize: o.PoolSize,
+	}, nil
+}
+
+// Open connects to the Redis at redisURL (see ParseRedisURL), checks that it
+// answers within timeout, and returns a Store that owns the client: Close it.
+func Open(ctx context.Context, redisURL string, timeout time.Duration, opts *Options) (*Store, error) {
+	uo, err := ParseRedisURL(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	if opts != nil {
+		if err := validPrefix(opts.Prefix); err != nil {
+			return nil, err
+		}
+	}
+	// Without this, go-redis ignores ctx deadlines and only its own
+	// read/write timeouts apply.
+	uo.ContextTimeoutEnabled = true
+	rdb := redis.NewUniversalClient(uo)
+	s := New(rdb, opts)
+	s.owned = true
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("session: redis at %s does not answer: %w", redact(u(redisURL)), err)
+	}
+	return s, nil
+}
+
+// Close closes the Redis client if the Store opened it (Open); a Store made
+// with New leaves the caller's client alone.
+func (s *Store) Close() error {
+	if !s.owned {
+		return nil
+	}
+	return s.rdb.Close()
+}
+
+func u(raw string) *url.URL { p, _ := url.Parse(raw); return p }
+
+// redact hides a password for logs and errors.
+func redact(p *url.URL) string {
+	if p == nil {
+		return "(invalid url)"
+	}
+	return p.Redacted()
+}

@@ -1,0 +1,48 @@
+package session
+
+import (
+	"embed"
+	"io/fs"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// luaFiles holds the scripts exactly as other languages load them with
+// SCRIPT LOAD / EVALSHA (docs/push-api.md). Each one touches keys of a single
+// Cluster slot only.
+//
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// LuaScripts returns the embedded Lua scripts (lua/<name>.lua), for tools that
+// want to ship or inspect them.
+func LuaScripts() fs.FS {
+	sub, err := fs.Sub(luaFiles, "lua")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+func mustScript(name string) *redis.Script {
+	b, err := luaFiles.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic("session: missing script " + name)
+	}
+	return redis.NewScript(string(b))
+}
+
+var (
+	scriptClientJoin    = mustScript("client_join")
+	scriptGroupJoin     = mustScript("group_join")
+	scriptGroupLeave    = mustScript("group_leave")
+	scriptGroupDissolve = mustScript("group_dissolve")
+	scriptClientBind    = mustScript("client_bind")
+	scriptClientUnbind  = mustScript("client_unbind")
+	scriptUidRemove     = mustScript("uid_remove")
+	scriptSessionSet    = mustScript("session_set")
+	scriptSessionUpdate = mustScript("session_update")
+	scriptClientForget  = mustScript("client_forget")
+	scriptSendGroup     = mustScript("send_group")
+	scriptSendUid       = mustScript("send_uid")
+)
