@@ -2,9 +2,10 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -21,7 +22,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "gateway not ready", http.StatusServiceUnavailable)
 		return
 	}
-	ip := remoteIP(r)
+	ip := clientIP(r, g.opts.TrustedProxies)
 	if max := g.opts.MaxConnsPerIP; max > 0 && g.idx.countIP(ip) >= max {
 		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
 		return
@@ -34,7 +35,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &conn{g: g, id: session.NewClientID(g.id), ip: ip, at: time.Now(), uid: uid}
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
-		OriginPatterns:     g.opts.OriginPatterns,
+		OriginPatterns:     g.originPatterns(r),
 		InsecureSkipVerify: len(g.opts.OriginPatterns) == 1 && g.opts.OriginPatterns[0] == "*",
 		OnPongReceived:     func(context.Context, []byte) { c.active.Store(true) },
 	})
@@ -65,19 +66,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.metrics.connects.Add(1)
 	g.event(&session.Event{Type: session.EventConnect, ClientID: c.id, Uid: uid, IP: ip, At: c.at})
 	c.enqueue([]byte(`{"type":"init","client_id":"` + c.id + `"}`))
-	why := g.readLoop(c)
-	g.forget(c, why)
+	g.forget(c, g.readLoop(c))
 }
 
-// readLoop reads client frames until the connection ends and returns why.
+// readLoop reads client frames until the connection ends and returns the read error.
 // It runs on the handler goroutine, the only goroutine an idle connection has.
-func (g *Gateway) readLoop(c *conn) string {
+func (g *Gateway) readLoop(c *conn) error {
 	// Background: closing the connection (drain, slow client, close op)
 	// unblocks Read; a ctx with Done would cost a timer registration per read.
 	for {
 		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
-			return closeWhy(err)
+			return err
 		}
 		c.active.Store(true)
 		g.metrics.framesIn.Add(1)
@@ -97,7 +97,9 @@ func (g *Gateway) readLoop(c *conn) string {
 const clientPong = `{"type":"pong"}`
 
 // forget removes every trace of a closed connection, locally then in Redis.
-func (g *Gateway) forget(c *conn, why string) {
+func (g *Gateway) forget(c *conn, readErr error) {
+	why := closeWhy(c, readErr)
+	g.metrics.closesBy[why].Add(1)
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
@@ -108,12 +110,14 @@ func (g *Gateway) forget(c *conn, why string) {
 	held, err := g.store.ForgetClient(ctx, local)
 	cancel()
 	if err != nil {
-		// The crash reaper removes what is left once this gateway's
-		// liveness key expires, or the next resync re-asserts only live ones.
-		g.log.Warn("forget client", "client", c.id, "err", err)
+		// Retried from the liveness loop once Redis answers again
+		// (forgetStale), which also appends the close event.
+		g.stale.Store(true)
+		g.log.Warn("forget client failed; will retry", "client", c.id, "err", err)
+		return
 	}
 	if g.opts.Events {
-		ev := &session.Event{Type: session.EventClose, ClientID: c.id, Uid: local.Uid, IP: c.ip, Session: local.Session, Groups: local.Groups, Reason: why, At: time.Now()}
+		ev := &session.Event{Type: session.EventClose, ClientID: c.id, Uid: local.Uid, IP: c.ip, Session: local.Session, Groups: local.Groups, Reason: why.String(), At: time.Now()}
 		if held != nil {
 			if ev.Uid == "" {
 				ev.Uid = held.Uid
@@ -137,26 +141,72 @@ func (g *Gateway) event(e *session.Event) {
 	e.Gateway = g.id
 	ctx, cancel := g.redisCtx()
 	defer cancel()
-	if err := g.store.AppendEvent(ctx, e, 0); err != nil {
+	if err := g.store.AppendEvent(ctx, e, g.opts.EventsMaxLen); err != nil {
 		g.log.Warn("append event", "type", e.Type, "client", e.ClientID, "err", err)
 	}
 }
 
 // closeWhy names why a read ended, for logs and close events.
-func closeWhy(err error) string {
-	if code := websocket.CloseStatus(err); code != -1 {
-		return "client closed: " + code.String()
+func closeWhy(c *conn, err error) cause {
+	if why := cause(c.cause.Load()); why != causeUnknown {
+		return why
 	}
-	if errors.Is(err, net.ErrClosed) {
-		return "closed by server"
+	switch {
+	case websocket.CloseStatus(err) == websocket.StatusMessageTooBig || strings.Contains(err.Error(), "read limited"):
+		return causeTooBig
+	case websocket.CloseStatus(err) != -1:
+		return causeClient
 	}
-	return "connection lost"
+	return causeLost
 }
 
-func remoteIP(r *http.Request) string {
+// originPatterns is the Origin allowlist for r: the configured patterns, or
+// by default the request's own host on any port — the chat page is usually
+// served from the same host as the gateway but another port (8080 vs 7272).
+func (g *Gateway) originPatterns(r *http.Request) []string {
+	if len(g.opts.OriginPatterns) > 0 {
+		return g.opts.OriginPatterns
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if strings.Contains(host, ":") { // IPv6: brackets are path.Match syntax
+		host = `\[` + host + `\]`
+	}
+	return []string{host, host + ":*"}
+}
+
+// clientIP is the address of the client: the peer, or, when the peer is a
+// trusted proxy, the last address in X-Forwarded-For that is not one.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	isTrusted := func(s string) bool {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return false
+		}
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(trusted) == 0 || !isTrusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		if h := strings.TrimSpace(hops[i]); h != "" && !isTrusted(h) {
+			if _, err := netip.ParseAddr(h); err == nil {
+				return h
+			}
+			break
+		}
 	}
 	return host
 }

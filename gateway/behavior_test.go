@@ -159,3 +159,22 @@ func TestOriginAllowlist(t *testing.T) {
 		}
 	}
 }
+
+// By default a page from the gateway's own host on another port (the HTTP
+// app's) may connect; another host may not.
+func TestDefaultOriginSameHostAnyPort(t *testing.T) {
+	t.Parallel()
+	e := standaloneEnv(t)
+	gw := e.addGateway(gateway.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for origin, ok := range map[string]bool{"http://127.0.0.1:8080": true, "http://127.0.0.1": true, "http://evil.example.net:8080": false} {
+		ws, _, err := websocket.Dial(ctx, gw.url(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		if ok != (err == nil) {
+			t.Fatalf("origin %s: err %v, want ok=%v", origin, err, ok)
+		}
+		if err == nil {
+			ws.CloseNow()
+		}
+	}
+}

@@ -13,3 +13,36 @@ const (
 	reasonClosed    = "closed by server"
 	reasonInternal  = "internal error"
 )
+
+// cause classifies why a connection ended, for metrics and close events.
+type cause uint32
+
+const (
+	causeUnknown      cause = iota
+	causeClient             // the client closed (close frame)
+	causeLost               // the connection broke (no close frame)
+	causeSlow               // send queue full
+	causeWriteTimeout       // a write did not complete in WriteTimeout
+	causeHeartbeat          // silent for more than PingNotResponseLimit intervals
+	causeRestart            // gateway draining
+	causeServer             // closed through the push API
+	causeTooBig             // frame over ReadLimit
+	numCauses
+)
+
+var causeNames = [numCauses]string{"unknown", "client", "lost", "slow_client", "write_timeout", "heartbeat", "restart", "server", "too_big"}
+
+func (c cause) String() string { return causeNames[c] }
+
+// causeOf maps a close the gateway initiates to its cause.
+func causeOf(code websocket.StatusCode, reason string) cause {
+	switch {
+	case reason == reasonSlow:
+		return causeSlow
+	case reason == reasonHeartbeat:
+		return causeHeartbeat
+	case code == websocket.StatusServiceRestart:
+		return causeRestart
+	}
+	return causeServer
+}

@@ -37,9 +37,10 @@ type conn struct {
 	groups  map[string]struct{}
 	session session.Session
 
-	active     atomic.Bool  // client sent something since the last heartbeat tick
-	missed     atomic.Int32 // heartbeat ticks without activity
-	writeStart atomic.Int64 // unix nanos when the current write batch began; 0 when idle
+	cause      atomic.Uint32 // why the gateway closed it (first cause wins); 0 when it did not
+	active     atomic.Bool   // client sent something since the last heartbeat tick
+	missed     atomic.Int32  // heartbeat ticks without activity
+	writeStart atomic.Int64  // unix nanos when the current write batch began; 0 when idle
 }
 
 var queuePool = sync.Pool{New: func() any { return make([][]byte, 0, 8) }}
@@ -154,6 +155,9 @@ func (c *conn) writeBatch(batch [][]byte) error {
 	}
 	return err
 }
+
+// setCause records why the gateway is closing c, unless a cause is already set.
+func (c *conn) setCause(why cause) { c.cause.CompareAndSwap(0, uint32(why)) }
 
 func recycle(q [][]byte) {
 	if q == nil || cap(q) > 1024 {

@@ -29,6 +29,11 @@ func (g *Gateway) drain() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	if g.stale.Load() && !g.forgetStale(func(string) bool { return false }) {
+		// Stay registered: the liveness key expires and a reaper cleans up.
+		g.log.Warn("leaving this gateway's clients to the crash reaper")
+		return
+	}
 	ctx, cancel := g.redisCtx()
 	defer cancel()
 	if err := g.store.RemoveGateway(ctx, g.id); err != nil {

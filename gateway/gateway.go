@@ -23,6 +23,7 @@ type Store interface {
 	RemoveGateway(ctx context.Context, gw string) error
 	Listen(ctx context.Context, gw string, h session.InboxHandler, opts *session.ListenOptions) error
 	AppendEvent(ctx context.Context, e *session.Event, maxLen int64) error
+	ForgetStaleClients(ctx context.Context, gw string, held func(cid string) bool, opts *session.ReaperOptions) (int, error)
 }
 
 var _ Store = (*session.Store)(nil)
@@ -45,6 +46,7 @@ type Gateway struct {
 	subUp    atomic.Bool
 	everUp   atomic.Bool
 	aliveErr atomic.Pointer[error]
+	stale    atomic.Bool // a closed client could not be forgotten in Redis: clean up when Redis answers
 	resync   chan struct{}
 
 	metrics counters
@@ -145,6 +147,9 @@ func (g *Gateway) aliveLoop(ctx context.Context) {
 		existed, err := g.store.MarkAlive(rctx, g.id, g.opts.AliveTTL)
 		cancel()
 		g.aliveErr.Store(&err)
+		if err == nil && g.stale.Swap(false) {
+			g.forgetStale(g.idx.has)
+		}
 		if err != nil {
 			g.log.Warn("refresh liveness key", "err", err)
 		} else if !existed && !first {
@@ -162,6 +167,26 @@ func (g *Gateway) aliveLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// forgetStale forgets the clients Redis lists for this gateway that held
+// says it no longer holds: closes whose cleanup failed while Redis was
+// unreachable. It reports whether it succeeded (else it retries later).
+func (g *Gateway) forgetStale(held func(string) bool) bool {
+	ctx, cancel := g.redisCtx()
+	defer cancel()
+	n, err := g.store.ForgetStaleClients(ctx, g.id, held, &session.ReaperOptions{
+		NoEvents: !g.opts.Events, EventsMaxLen: g.opts.EventsMaxLen, Logger: g.log,
+	})
+	if err != nil {
+		g.stale.Store(true)
+		g.log.Warn("forget stale clients; will retry", "err", err)
+		return false
+	}
+	if n > 0 {
+		g.log.Info("forgot clients whose close cleanup had failed", "clients", n)
+	}
+	return true
 }
 
 func (g *Gateway) requestResync() {
@@ -188,6 +213,7 @@ func (g *Gateway) resyncNow() {
 // closeAsync closes c with a close frame on a tracked goroutine: a close
 // handshake can take seconds and must never block the inbox or a writer.
 func (g *Gateway) closeAsync(c *conn, code websocketStatus, reason string) {
+	c.setCause(causeOf(code, reason))
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()

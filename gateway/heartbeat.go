@@ -36,6 +36,7 @@ func (g *Gateway) sweep(now time.Time, ping bool) {
 	for _, c := range g.idx.snapshot() {
 		if ws := c.writeStart.Load(); ws != 0 && ws < deadline {
 			g.log.Info("closing client: write timed out", "client", c.id)
+			c.setCause(causeWriteTimeout)
 			c.ws.CloseNow()
 			continue
 		}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"maps"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -15,6 +16,9 @@ var _ session.InboxHandler = (*Gateway)(nil)
 // never blocks on a client: deliveries are queued, slow clients are closed.
 func (g *Gateway) HandleEnvelope(env *session.Envelope) {
 	g.metrics.envelopes.Add(1)
+	if env.TS > 0 && g.opts.OnInboxLag != nil {
+		g.opts.OnInboxLag(time.Since(time.UnixMilli(env.TS)))
+	}
 	switch env.Op {
 	case session.OpSend:
 		g.deliver(env)

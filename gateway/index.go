@@ -108,6 +108,13 @@ func removeFrom(m map[string]map[*conn]struct{}, k string, c *conn) {
 	}
 }
 
+func (x *index) has(cid string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.clients[cid]
+	return ok
+}
+
 func (x *index) countIP(ip string) int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()

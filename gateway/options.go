@@ -3,6 +3,7 @@ package gateway
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -36,12 +37,16 @@ type Options struct {
 	ReadLimit int64
 
 	// OriginPatterns allows cross-origin pages (host patterns as in
-	// coder/websocket AcceptOptions.OriginPatterns). Default: only pages served
-	// from the gateway's own host. "*" allows any origin.
+	// coder/websocket AcceptOptions.OriginPatterns). Default: pages served
+	// from the gateway's own host name, on any port. "*" allows any origin.
 	OriginPatterns []string
 	// MaxConnsPerIP bounds concurrent connections from one remote IP.
 	// Default 0: unlimited.
 	MaxConnsPerIP int
+	// TrustedProxies are the networks of reverse proxies (an ingress) whose
+	// X-Forwarded-For header names the real client. Default none: the peer
+	// address is the client.
+	TrustedProxies []netip.Prefix
 
 	// Authenticate, when set, is called for each upgrade request; it returns
 	// the uid to bind the connection to at connect ("" for none). An error
@@ -61,6 +66,14 @@ type Options struct {
 	// Events appends connect, message and close events to the events stream
 	// for business workers. Default false.
 	Events bool
+	// EventsMaxLen caps the events stream, approximately. Default
+	// session.DefaultEventsMaxLen.
+	EventsMaxLen int64
+
+	// OnInboxLag, when set, is called with the time each envelope spent
+	// between its sender and this gateway (for envelopes that carry a
+	// timestamp). It must be fast: it runs on the inbox reader.
+	OnInboxLag func(time.Duration)
 
 	// Logger is the gateway's logger. Default slog.Default().
 	Logger *slog.Logger

@@ -19,6 +19,7 @@ type counters struct {
 	slowCloses  atomic.Uint64
 	pubsubDrops atomic.Uint64
 	resyncs     atomic.Uint64
+	closesBy    [numCauses]atomic.Uint64
 }
 
 // Stats is a snapshot of a gateway's counters (monotonic since start) and
@@ -36,6 +37,17 @@ type Stats struct {
 	PubSubLosses uint64 // times the inbox subscription went down
 	Resyncs      uint64 // times connections were re-asserted in Redis
 	Subscribed   bool   // inbox subscription is up
+}
+
+// CloseReasons returns how many connections ended for each reason since
+// start: client, lost, slow_client, write_timeout, heartbeat, restart,
+// server, too_big, unknown.
+func (g *Gateway) CloseReasons() map[string]uint64 {
+	out := make(map[string]uint64, numCauses)
+	for i := range numCauses {
+		out[causeNames[i]] = g.metrics.closesBy[i].Load()
+	}
+	return out
 }
 
 // Stats returns the gateway's counters and gauges.

@@ -16,6 +16,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v php >/dev/null || missing+=(php-cli)
+command -v curl >/dev/null || missing+=(curl)
 { command -v php >/dev/null && php -m 2>/dev/null | grep -qix redis; } || missing+=(php-redis)
 if ((${#missing[@]})); then
 	say "installing: ${missing[*]}"
@@ -26,7 +27,7 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null ||
 		die "apt-get install ${missing[*]} failed"
 fi
-for bin in redis-server redis-cli chromium php; do
+for bin in redis-server redis-cli chromium php curl; do
 	command -v "$bin" >/dev/null || die "$bin is still missing after installing"
 done
 php -m | grep -qix redis || die "the PHP redis extension (php-redis) is still missing"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 )
 
@@ -40,6 +41,9 @@ type Envelope struct {
 	Payload string            `json:"payload,omitempty"`
 	Session map[string]string `json:"session,omitempty"`
 	Reason  string            `json:"reason,omitempty"`
+	// TS is when the sender published, in Unix milliseconds (optional): gateways
+	// report now − TS as inbox lag.
+	TS int64 `json:"ts,omitempty"`
 }
 
 // ErrBadEnvelope wraps every envelope decoding failure.
@@ -89,8 +93,12 @@ func (e *Envelope) validate() error {
 	return nil
 }
 
-// encode marshals e; it cannot fail for the field types used.
+// encode stamps e with the current time and marshals it; it cannot fail for
+// the field types used.
 func (e *Envelope) encode() []byte {
+	if e.TS == 0 {
+		e.TS = time.Now().UnixMilli()
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		panic("session: encode envelope: " + err.Error())

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chatgate/chatgate/gateway"
 	"github.com/chatgate/chatgate/internal/config"
+	"github.com/chatgate/chatgate/internal/metrics"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -85,14 +86,32 @@ type Started struct {
 	HTTPAddr string // HTTP app listener ("" when the role runs no HTTP app)
 }
 
+// Validate checks the settings a role needs beyond what config checks alone.
+func Validate(role string, cfg *config.Config) error {
+	switch role {
+	case RoleAll, RoleGateway, RoleHTTP:
+	default:
+		return fmt.Errorf("unknown role %q (want all, gateway or http)", role)
+	}
+	if role != RoleAll && cfg.RedisURL == "" {
+		return errors.New("--redis-url (REDIS_URL) is required for role " + role)
+	}
+	if (role == RoleHTTP || role == RoleGateway && !cfg.AllowUnsigned) && cfg.TokenSecret == "" {
+		// A random per-process secret only works when one process both signs
+		// (HTTP app) and verifies (gateway) tokens.
+		return errors.New("--token-secret (TOKEN_SECRET, shared by gateways and HTTP apps) is required for role " + role + " (a gateway may run with --allow-unsigned instead)")
+	}
+	return nil
+}
+
 // Run runs role until ctx ends, then shuts down gracefully. When started is
 // not nil it is called once everything listens.
 func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger, started func(Started)) error {
+	if err := Validate(role, cfg); err != nil {
+		return err
+	}
 	redisURL := cfg.RedisURL
 	if redisURL == "" {
-		if role != RoleAll {
-			return errors.New("--redis-url (REDIS_URL) is required for role " + role)
-		}
 		mr := miniredis.NewMiniRedis()
 		if err := mr.StartAddr(cfg.EmbeddedAddr); err != nil {
 			return fmt.Errorf("start embedded redis on %s: %w", cfg.EmbeddedAddr, err)
@@ -107,25 +126,32 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 		return err
 	}
 	defer store.Close()
+	m := newMetrics(role, store)
 
 	var (
 		st    = Started{RedisURL: redisURL}
 		parts []func(context.Context) error
 	)
 	if role == RoleAll || role == RoleGateway {
-		addr, run, err := startGateway(cfg, store, log)
+		addr, run, err := startGateway(cfg, store, log, m)
 		if err != nil {
 			return err
 		}
 		st.WSAddr, parts = addr, append(parts, run)
 	}
 	if role == RoleAll || role == RoleHTTP {
-		addr, run, err := startHTTP(cfg, store, log, st.WSAddr)
+		addr, run, err := startHTTP(cfg, store, log, st.WSAddr, m)
 		if err != nil {
 			return err
 		}
 		st.HTTPAddr, parts = addr, append(parts, run)
 	}
+	// Every process cleans up after crashed gateways (docs/operations.md).
+	parts = append(parts, func(ctx context.Context) error {
+		return store.RunReaper(ctx, cfg.ReaperInterval, &session.ReaperOptions{
+			NoEvents: !cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
+		})
+	})
 	if started != nil {
 		started(st)
 	}
@@ -158,10 +184,14 @@ func runAll(ctx context.Context, parts []func(context.Context) error) error {
 
 // startGateway listens on --ws-addr and returns a function that serves
 // clients until ctx ends, then drains them.
-func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger) (string, func(context.Context) error, error) {
+func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics) (string, func(context.Context) error, error) {
 	pingInterval := cfg.PingInterval
 	if pingInterval <= 0 {
 		pingInterval = -1 // config: 0 disables; gateway.Options: 0 means default
+	}
+	proxies, err := cfg.Proxies()
+	if err != nil {
+		return "", nil, err
 	}
 	gw, err := gateway.New(store, &gateway.Options{
 		ID:                   cfg.GatewayID,
@@ -177,7 +207,9 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger) (s
 		AliveTTL:             cfg.AliveTTL,
 		DrainTimeout:         cfg.DrainTimeout,
 		RedisTimeout:         cfg.RedisTimeout,
+		TrustedProxies:       proxies,
 		Events:               cfg.Events,
+		EventsMaxLen:         cfg.EventsMaxLen,
 		Authenticate:         authenticator(cfg, store),
 		Logger:               log,
 	})
@@ -188,7 +220,7 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger) (s
 	if err != nil {
 		return "", nil, fmt.Errorf("gateway listen on %s: %w", cfg.WSAddr, err)
 	}
-	srv := &http.Server{Handler: gatewayMux(gw, store), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: gatewayMux(gw, store, m), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("gateway listening", "addr", ln.Addr().String(), "gateway_id", gw.ID())
 	run := func(ctx context.Context) error {
 		gwCtx, stopGw := context.WithCancel(context.Background())
@@ -217,7 +249,7 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger) (s
 }
 
 // gatewayMux serves the WebSocket endpoint at / and health checks beside it.
-func gatewayMux(gw *gateway.Gateway, store *session.Store) http.Handler {
+func gatewayMux(gw *gateway.Gateway, store *session.Store, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
@@ -235,6 +267,7 @@ func gatewayMux(gw *gateway.Gateway, store *session.Store) http.Handler {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
+	mountMetrics(mux, m)
 	mux.Handle("/", gw)
 	return mux
 }

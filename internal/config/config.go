@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -30,6 +31,7 @@ type Config struct {
 	ReadLimit            int64
 	AllowedOrigins       string
 	MaxConnsPerIP        int
+	TrustedProxies       string
 	AliveTTL             time.Duration
 	DrainTimeout         time.Duration
 	Events               bool
@@ -81,6 +83,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; larger closes with 1009")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", `comma-separated Origin host patterns allowed to connect (e.g. "chat.example.com,*.example.com"); empty: same host only; "*": any`)
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "concurrent connections per client IP; 0 is unlimited")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", `comma-separated CIDRs of reverse proxies (an ingress) whose X-Forwarded-For names the real client IP, for per-IP limits; empty: the peer address is the client`)
 	fs.DurationVar(&c.AliveTTL, "alive-ttl", 10*time.Second, "gateway liveness key TTL (refreshed every third of it); a crashed gateway is detected after it")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "graceful shutdown budget: close clients with 1012 and clean Redis")
 	fs.BoolVar(&c.Events, "events", true, "append connect/message/close events to the Redis events stream")
@@ -153,6 +156,9 @@ func (c *Config) validate() error {
 	if c.AliveTTL < 3*time.Second {
 		errs = append(errs, errors.New("--alive-ttl must be at least 3s"))
 	}
+	if _, err := c.Proxies(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.LogFormat {
 	case "auto", "text", "json":
 	default:
@@ -164,6 +170,30 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// Proxies parses TrustedProxies.
+func (c *Config) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			a, err := netip.ParseAddr(p)
+			if err != nil {
+				return nil, fmt.Errorf("--trusted-proxies %q: %w", p, err)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		pr, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies %q: %w", p, err)
+		}
+		out = append(out, pr.Masked())
+	}
+	return out, nil
 }
 
 // Origins splits AllowedOrigins.

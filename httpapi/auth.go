@@ -1,0 +1,224 @@
+package httpapi
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	fsession "github.com/gofiber/fiber/v2/middleware/session"
+)
+
+// Fields of a login session (Fiber session data, stored in Redis).
+const (
+	sessUid    = "uid"
+	sessName   = "name"
+	sessAvatar = "avatar"
+	sessBubble = "bubble"
+	sessCSRF   = "csrf"
+	sessRoom   = "room_id"
+)
+
+// user is the logged-in user of a request, read from its login session.
+type user struct {
+	sess   *fsession.Session
+	sid    string
+	uid    string
+	name   string
+	avatar string
+	bubble string
+	csrf   string
+	room   string
+}
+
+const localUser = "chatgate.user"
+
+func currentUser(c *fiber.Ctx) *user {
+	u, _ := c.Locals(localUser).(*user)
+	return u
+}
+
+func str(sess *fsession.Session, k string) string {
+	v, _ := sess.Get(k).(string)
+	return v
+}
+
+func loadUser(sess *fsession.Session) *user {
+	return &user{
+		sess: sess, sid: sess.ID(), uid: str(sess, sessUid), name: str(sess, sessName),
+		avatar: str(sess, sessAvatar), bubble: str(sess, sessBubble), csrf: str(sess, sessCSRF), room: str(sess, sessRoom),
+	}
+}
+
+// requireLogin loads the login session (401 without one) and, on every
+// state-changing request, checks X-CSRF-Token against the session's token
+// in constant time (403 otherwise).
+func (s *Server) requireLogin(c *fiber.Ctx) error {
+	sess, err := s.sessions.Get(c)
+	if err != nil {
+		return unavailable(err)
+	}
+	u := loadUser(sess)
+	if u.uid == "" {
+		return errNotLoggedIn
+	}
+	if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+		got := c.Get("X-CSRF-Token")
+		if got == "" || u.csrf == "" || subtle.ConstantTimeCompare([]byte(got), []byte(u.csrf)) != 1 {
+			return errCSRF
+		}
+	}
+	c.Locals(localUser, u)
+	return c.Next()
+}
+
+// decodeJSON reads a JSON body into v (400 on anything else).
+func decodeJSON(c *fiber.Ctx, v any) error {
+	if err := json.Unmarshal(c.Body(), v); err != nil {
+		return errBadRequest("bad_json", "the body must be a JSON object: "+err.Error())
+	}
+	return nil
+}
+
+func (s *Server) getConfig(c *fiber.Ctx) error {
+	return c.JSON(configResponse{Avatars: avatars, Bubbles: bubbles, GatewayURL: s.gatewayURL(c)})
+}
+
+// gatewayURL is Options.GatewayURL, or the request's host at GatewayPort.
+func (s *Server) gatewayURL(c *fiber.Ctx) string {
+	if s.o.GatewayURL != "" {
+		return s.o.GatewayURL
+	}
+	host := c.Hostname()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") {
+		host = strings.Trim(host, "[]")
+	}
+	scheme := "ws://"
+	if c.Protocol() == "https" {
+		scheme = "wss://"
+	}
+	return scheme + net.JoinHostPort(host, strconv.Itoa(s.o.GatewayPort)) + "/"
+}
+
+// login starts a new login session (a new session id, so a planted cookie
+// is useless) for a new uid. Login needs no CSRF token — there is none yet —
+// but it needs a JSON content type, which a cross-site form cannot send.
+func (s *Server) login(c *fiber.Ctx) error {
+	if !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationJSON) {
+		return errMediaType
+	}
+	var req loginRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	name, ok := cleanName(req.Name, maxNameRunes)
+	if !ok {
+		return errBadRequest("bad_name", "name must be 1 to 32 visible characters")
+	}
+	if !oneOf(req.Avatar, avatars) {
+		return errBadRequest("bad_avatar", "avatar must be one of GET /api/config avatars")
+	}
+	if !oneOf(req.Bubble, bubbles) {
+		return errBadRequest("bad_bubble", "bubble must be one of GET /api/config bubbles")
+	}
+	sess, err := s.sessions.Get(c)
+	if err != nil {
+		return unavailable(err)
+	}
+	ctx := c.UserContext()
+	if old := loadUser(sess); old.uid != "" {
+		// Logging in again ends the previous login of this browser.
+		if err := s.endLogin(c, old); err != nil {
+			return err
+		}
+	}
+	// A new id and no data: nothing of a previous login (its room) carries over.
+	if err := sess.Reset(); err != nil {
+		return unavailable(err)
+	}
+	u := &user{sess: sess, sid: sess.ID(), uid: "u" + randomID(12), name: name, avatar: req.Avatar, bubble: req.Bubble, csrf: randomID(24)}
+	if err := s.store.SetUser(ctx, u.uid, map[string]string{"name": u.name, "avatar": u.avatar, "bubble": u.bubble}, s.o.SessionTTL); err != nil {
+		return unavailable(err)
+	}
+	for k, v := range map[string]string{sessUid: u.uid, sessName: u.name, sessAvatar: u.avatar, sessBubble: u.bubble, sessCSRF: u.csrf} {
+		sess.Set(k, v)
+	}
+	resp, err := s.loginResponse(u)
+	if err != nil {
+		return err
+	}
+	if err := sess.Save(); err != nil {
+		return unavailable(err)
+	}
+	return c.JSON(resp)
+}
+
+func (s *Server) loginResponse(u *user) (loginResponse, error) {
+	r := loginResponse{Uid: u.uid, Name: u.name, Avatar: u.avatar, Bubble: u.bubble, CSRFToken: u.csrf}
+	if s.o.Tokens != nil {
+		tok, err := s.o.Tokens.Sign(u.uid, u.sid)
+		if err != nil {
+			return r, err
+		}
+		r.Token = tok
+	}
+	return r, nil
+}
+
+// me returns the logged-in user with a fresh connect token.
+func (s *Server) me(c *fiber.Ctx) error {
+	u := currentUser(c)
+	lr, err := s.loginResponse(u)
+	if err != nil {
+		return err
+	}
+	resp := meResponse{loginResponse: lr}
+	if u.room != "" {
+		room := u.room
+		resp.RoomID = &room
+	}
+	return c.JSON(resp)
+}
+
+// logout ends the login: its connect tokens are revoked, its connections
+// closed (their close events tell the room), its session destroyed.
+func (s *Server) logout(c *fiber.Ctx) error {
+	u := currentUser(c)
+	if err := s.endLogin(c, u); err != nil {
+		return err
+	}
+	if err := u.sess.Destroy(); err != nil {
+		return unavailable(err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// endLogin revokes u's tokens first (so a reconnect racing the close is
+// refused), then closes its connections and forgets its profile.
+func (s *Server) endLogin(c *fiber.Ctx, u *user) error {
+	ctx := c.UserContext()
+	ttl := s.o.SessionTTL
+	if s.o.Tokens != nil {
+		ttl = s.o.Tokens.TTL()
+	}
+	if err := s.store.RevokeLogin(ctx, u.sid, ttl); err != nil {
+		return unavailable(err)
+	}
+	cids, err := s.store.ClientIDsByUid(ctx, u.uid)
+	if err != nil {
+		return unavailable(err)
+	}
+	for _, cid := range cids {
+		if err := s.store.CloseClient(ctx, cid, nil); err != nil {
+			return unavailable(err)
+		}
+	}
+	if err := s.store.DeleteUser(ctx, u.uid); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package httpapi
+
+import (
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/chatgate/chatgate/internal/token"
+)
+
+// Options configures a Server. The zero value is ready to use; each field
+// documents its default.
+type Options struct {
+	// GatewayURL is the public WebSocket URL the page connects to
+	// (GET /api/config). Default "": ws://<host of the request>:<GatewayPort>/
+	// (wss:// when the page was served over https).
+	GatewayURL string
+	// GatewayPort is the port of the derived gateway URL. Default 7272.
+	GatewayPort int
+
+	// Tokens signs the connect tokens returned by login and GET /api/me.
+	// Default nil: no tokens ("token" is ""), so gateways must accept
+	// unsigned connections and the page binds through POST /api/bind.
+	Tokens *token.Signer
+
+	// SessionTTL is the lifetime of a login session. Default 24h.
+	SessionTTL time.Duration
+	// HistoryLen is how many public messages a room keeps. Default 500.
+	HistoryLen int
+	// MaxRooms caps the number of rooms; creating more answers 409. Default 1000.
+	MaxRooms int
+	// LoginPerMinute is the logins allowed per client IP per minute.
+	// Default 10; negative disables the limit.
+	LoginPerMinute int
+	// SayPerMinute is the messages (and room creations) allowed per user and,
+	// separately, per client IP per minute. Default 60; negative disables.
+	SayPerMinute int
+	// MaxBodyBytes is the largest request body; larger answers 413. Default 64 KiB.
+	MaxBodyBytes int
+	// RequestTimeout bounds the Redis work of one request; when Redis does not
+	// answer in time the request answers 503. Default 5s.
+	RequestTimeout time.Duration
+
+	// NoticeGroup is the consumer group that turns close events into room
+	// notices; replicas sharing it handle each event once. Default "chat-notices".
+	NoticeGroup string
+	// NoticeClaimIdle is how long a read but unacknowledged close event waits
+	// before another replica takes it over. Default 30s.
+	NoticeClaimIdle time.Duration
+	// DefaultRoom is created by Run when missing, so a fresh install has a
+	// room. Default "lobby" named "Lobby"; "-" creates none.
+	DefaultRoom string
+
+	// TrustedProxies are the IPs or CIDRs of reverse proxies (an ingress)
+	// whose X-Forwarded-For names the client, for the per-IP rate limits.
+	// Default none: the peer address is the client.
+	TrustedProxies []string
+
+	// Frontend holds the browser page served at / (index.html at its root).
+	// Default nil: API only.
+	Frontend fs.FS
+	// Logger is the server's logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) withDefaults() Options {
+	c := Options{}
+	if o != nil {
+		c = *o
+	}
+	if c.GatewayPort <= 0 {
+		c.GatewayPort = 7272
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 24 * time.Hour
+	}
+	if c.HistoryLen <= 0 {
+		c.HistoryLen = 500
+	}
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 1000
+	}
+	if c.LoginPerMinute == 0 {
+		c.LoginPerMinute = 10
+	}
+	if c.SayPerMinute == 0 {
+		c.SayPerMinute = 60
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.NoticeGroup == "" {
+		c.NoticeGroup = "chat-notices"
+	}
+	if c.NoticeClaimIdle <= 0 {
+		c.NoticeClaimIdle = 30 * time.Second
+	}
+	if c.DefaultRoom == "" {
+		c.DefaultRoom = "lobby"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

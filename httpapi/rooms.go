@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/chatgate/chatgate/session"
+)
+
+// listRooms returns the rooms, oldest first, with the number of distinct
+// users connected to each.
+func (s *Server) listRooms(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	rooms, err := s.store.Rooms(ctx, maxListedRooms)
+	if err != nil {
+		return unavailable(err)
+	}
+	out := make([]roomListItem, 0, len(rooms))
+	for _, r := range rooms {
+		n, err := s.store.UidCountByGroup(ctx, r.ID)
+		if err != nil {
+			return unavailable(err)
+		}
+		out = append(out, roomListItem{ID: r.ID, Name: r.Name, Online: n})
+	}
+	return c.JSON(out)
+}
+
+func (s *Server) createRoom(c *fiber.Ctx) error {
+	var req roomRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	name, ok := cleanName(req.Name, maxRoomNameRunes)
+	if !ok {
+		return errBadRequest("bad_name", "room name must be 1 to 64 visible characters")
+	}
+	ctx := c.UserContext()
+	n, err := s.store.RoomCount(ctx)
+	if err != nil {
+		return unavailable(err)
+	}
+	if n >= int64(s.o.MaxRooms) {
+		return errTooManyRooms
+	}
+	id := newRoomID()
+	if _, err := s.store.CreateRoom(ctx, id, name); err != nil {
+		return unavailable(err)
+	}
+	return c.Status(fiber.StatusCreated).JSON(roomResponse{ID: id, Name: name})
+}
+
+// room returns the room named by the :id parameter (404 when unknown).
+func (s *Server) room(c *fiber.Ctx) (session.Room, error) {
+	return s.roomByID(c.UserContext(), c.Params("id"))
+}
+
+func (s *Server) roomByID(ctx context.Context, id string) (session.Room, error) {
+	r, err := s.store.Room(ctx, id)
+	if errors.Is(err, session.ErrNoRoom) {
+		return r, errNoRoom
+	}
+	if err != nil {
+		return r, unavailable(err)
+	}
+	return r, nil
+}
+
+// enterRoom makes the room the login's current one. Connections still in
+// the previous room leave it (the page opens a new connection and binds it).
+func (s *Server) enterRoom(c *fiber.Ctx) error {
+	r, err := s.room(c)
+	if err != nil {
+		return err
+	}
+	u := currentUser(c)
+	if u.room != r.ID {
+		u.sess.Set(sessRoom, r.ID)
+		if err := u.sess.Save(); err != nil {
+			return unavailable(err)
+		}
+		if u.room != "" {
+			if err := s.leaveRoom(c, u, u.room); err != nil {
+				return err
+			}
+		}
+	}
+	return c.JSON(roomResponse{ID: r.ID, Name: r.Name})
+}
+
+// leaveRoom takes u's connections out of room and, when none is left there,
+// tells the room that u left.
+func (s *Server) leaveRoom(c *fiber.Ctx, u *user, room string) error {
+	ctx := c.UserContext()
+	cids, err := s.store.ClientIDsByUid(ctx, u.uid)
+	if err != nil {
+		return unavailable(err)
+	}
+	for _, cid := range cids {
+		sess, err := s.store.Session(ctx, cid)
+		if errors.Is(err, session.ErrNoClient) {
+			continue
+		}
+		if err != nil {
+			return unavailable(err)
+		}
+		if sess[sessRoom] != room {
+			continue
+		}
+		if err := s.store.LeaveGroup(ctx, cid, room); err != nil {
+			return unavailable(err)
+		}
+		// Its later close event must not announce a departure from room again.
+		if err := s.store.UpdateSession(ctx, cid, session.Session{sessRoom: ""}); err != nil && !errors.Is(err, session.ErrNoClient) {
+			return unavailable(err)
+		}
+	}
+	if err := s.announceLeave(ctx, room, u.uid, u.name); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+func (s *Server) history(c *fiber.Ctx) error {
+	limit := defaultHistory
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return errBadRequest("bad_limit", "limit must be a positive integer")
+		}
+		limit = min(n, maxHistory)
+	}
+	r, err := s.room(c)
+	if err != nil {
+		return err
+	}
+	msgs, err := s.store.History(c.UserContext(), r.ID, limit)
+	if err != nil {
+		return unavailable(err)
+	}
+	out := make([]json.RawMessage, 0, len(msgs))
+	for _, m := range msgs {
+		if json.Valid([]byte(m)) {
+			out = append(out, json.RawMessage(m))
+		}
+	}
+	return c.JSON(out)
+}

@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	fsession "github.com/gofiber/fiber/v2/middleware/session"
+
+	"github.com/chatgate/chatgate/session"
+)
+
+// Server is the chat app. Serve App() and call Run for its lifetime.
+type Server struct {
+	store    *session.Store
+	o        Options
+	log      *slog.Logger
+	app      *fiber.App
+	sessions *fsession.Store
+}
+
+// sessionCookie names the login cookie (HttpOnly, SameSite=Lax).
+const sessionCookie = "chatgate_session"
+
+// New builds the chat app over store. It does no I/O.
+func New(store *session.Store, opts *Options) (*Server, error) {
+	if store == nil {
+		return nil, errors.New("httpapi: nil store")
+	}
+	o := opts.withDefaults()
+	s := &Server{store: store, o: o, log: o.Logger.With("component", "httpapi")}
+	s.sessions = fsession.New(fsession.Config{
+		Expiration:     o.SessionTTL,
+		Storage:        store.LoginStorage(o.RequestTimeout),
+		KeyLookup:      "cookie:" + sessionCookie,
+		CookieHTTPOnly: true,
+		CookieSameSite: fiber.CookieSameSiteLaxMode,
+		CookiePath:     "/",
+	})
+	s.app = fiber.New(fiber.Config{
+		AppName:               "chatgate",
+		BodyLimit:             o.MaxBodyBytes,
+		ErrorHandler:          errorHandler(s.log),
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		// Only a trusted proxy's X-Forwarded-For is believed (c.IP()).
+		EnableTrustedProxyCheck: len(o.TrustedProxies) > 0,
+		TrustedProxies:          o.TrustedProxies,
+		ProxyHeader:             proxyHeader(o.TrustedProxies),
+		EnableIPValidation:      true,
+	})
+	s.routes()
+	return s, nil
+}
+
+func proxyHeader(trusted []string) string {
+	if len(trusted) == 0 {
+		return ""
+	}
+	return fiber.HeaderXForwardedFor
+}
+
+// App returns the Fiber app: serve it, or add routes to it (paths under
+// /api/push/ are left to the push API: no session, no CSRF).
+func (s *Server) App() *fiber.App { return s.app }
+
+func (s *Server) routes() {
+	a := s.app
+	a.Use(recover.New())
+	a.Use(securityHeaders)
+	a.Use(s.requestContext)
+	a.Use(compress.New())
+	a.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
+	a.Get("/readyz", s.readyz)
+
+	a.Get("/api/config", s.getConfig)
+	a.Post("/api/login", s.limit("login", s.o.LoginPerMinute, ipKey), s.login)
+
+	auth := s.requireLogin
+	sayIP := s.limit("say-ip", s.o.SayPerMinute, ipKey)
+	sayUser := s.limit("say-uid", s.o.SayPerMinute, uidKey)
+	a.Get("/api/me", auth, s.me)
+	a.Get("/api/rooms", auth, s.listRooms)
+	a.Post("/api/rooms", auth, sayIP, sayUser, s.createRoom)
+	a.Post("/api/rooms/:id/enter", auth, s.enterRoom)
+	a.Get("/api/rooms/:id/history", auth, s.history)
+	a.Post("/api/bind", auth, s.bind)
+	a.Post("/api/say", auth, sayIP, sayUser, s.say)
+	a.Post("/api/flush", auth, s.flush)
+	a.Post("/api/logout", auth, s.logout)
+
+	if s.o.Frontend != nil {
+		a.Use("/", filesystem.New(filesystem.Config{
+			Root:   http.FS(s.o.Frontend),
+			Index:  "index.html",
+			MaxAge: 300,
+			// API paths fall through to the routes added after New (push API)
+			// and then to the JSON 404.
+			Next: func(c *fiber.Ctx) bool { return strings.HasPrefix(c.Path(), "/api/") },
+		}))
+	}
+}
+
+// securityHeaders sets the page's security headers on every response.
+func securityHeaders(c *fiber.Ctx) error {
+	c.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'")
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderReferrerPolicy, "same-origin")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	if strings.HasPrefix(c.Path(), "/api/") {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+	}
+	return c.Next()
+}
+
+// requestContext gives each request a context bounded by RequestTimeout;
+// handlers pass c.UserContext() to every Redis call. It also logs the request.
+func (s *Server) requestContext(c *fiber.Ctx) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), s.o.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	err := c.Next()
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("request", "method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
+			"duration", time.Since(start), "err", err)
+	}
+	return err
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if err := s.store.Ping(c.UserContext()); err != nil {
+		return unavailable(err)
+	}
+	return c.SendString("ready\n")
+}
+
+func ipKey(c *fiber.Ctx) string { return "ip:" + c.IP() }
+
+func uidKey(c *fiber.Ctx) string {
+	if u := currentUser(c); u != nil {
+		return "uid:" + u.uid
+	}
+	return "ip:" + c.IP()
+}
+
+// limit allows perMinute requests per key in a fixed one-minute window,
+// counted in Redis so that replicas share the budget. A negative perMinute
+// disables it. Beyond the limit: 429 with Retry-After (seconds).
+//
+// Fiber's limiter middleware is not used: it needs github.com/tinylib/msgp,
+// which is not in go.sum, and it does its storage round trips under a
+// process-wide lock; one atomic MULTI per request does the same job.
+func (s *Server) limit(name string, perMinute int, key func(*fiber.Ctx) string) fiber.Handler {
+	if perMinute < 0 {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	return func(c *fiber.Ctx) error {
+		r, err := s.store.RateLimit(c.UserContext(), name+":"+key(c), perMinute, time.Minute)
+		if err != nil {
+			return unavailable(err)
+		}
+		if !r.Allowed {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((r.RetryAfter+time.Second-1)/time.Second)))
+			return errRateLimited
+		}
+		return c.Next()
+	}
+}

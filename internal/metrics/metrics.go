@@ -1,0 +1,128 @@
+package metrics
+
+import (
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Version is the release reported by chatgate_build_info. Set it at build
+// time: go build -ldflags "-X github.com/chatgate/chatgate/internal/metrics.Version=v1.2.3".
+// Default: the main module's version from the build info, or "devel".
+var Version = ""
+
+// namespace prefixes every chatgate metric.
+const namespace = "chatgate"
+
+// Options configures New. The zero value is ready to use.
+type Options struct {
+	// Role labels chatgate_build_info (all, gateway, http). Default "all".
+	Role string
+	// NoRuntime leaves out the go_* and process_* collectors (tests that run
+	// several registries in one process). Default false: they are included.
+	NoRuntime bool
+}
+
+// Metrics is one process's registry and the collectors chatgate feeds.
+type Metrics struct {
+	reg      *prometheus.Registry
+	redisDur *prometheus.HistogramVec
+	redisErr *prometheus.CounterVec
+	inboxLag prometheus.Histogram
+}
+
+// New returns a registry with build info, Redis command metrics, the inbox
+// lag histogram and (unless opts.NoRuntime) the Go runtime and process
+// collectors. opts may be nil.
+func New(opts *Options) *Metrics {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Role == "" {
+		o.Role = "all"
+	}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		redisDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "redis", Name: "command_duration_seconds",
+			Help:    "Duration of Redis commands, pipelines and dials sent by this process.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"command"}),
+		redisErr: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "redis", Name: "command_errors_total",
+			Help: "Redis commands, pipelines and dials that failed (a missing key is not a failure).",
+		}, []string{"command"}),
+		inboxLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "gateway", Name: "inbox_lag_seconds",
+			Help:    "Time from publishing an envelope to the gateway applying it (needs publisher timestamps).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	m.reg.MustRegister(m.redisDur, m.redisErr, m.inboxLag, buildInfo(o.Role))
+	if !o.NoRuntime {
+		m.reg.MustRegister(
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		)
+	}
+	return m
+}
+
+// Registry returns the registry, for components that add their own
+// collectors (the HTTP app's request metrics).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus text (or OpenMetrics) format:
+// mount it at GET /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		Registry:          m.reg, // promhttp_metric_handler_errors_total
+		EnableOpenMetrics: true,
+		Timeout:           10 * time.Second,
+	})
+}
+
+// ObserveRedis records one Redis round trip. Its signature is
+// session.Observer: pass it to session.Store.Instrument.
+func (m *Metrics) ObserveRedis(cmd string, d time.Duration, err error) {
+	m.redisDur.WithLabelValues(cmd).Observe(d.Seconds())
+	if err != nil {
+		m.redisErr.WithLabelValues(cmd).Inc()
+	}
+}
+
+// ObserveInboxLag records how long an envelope took from its publisher to
+// this gateway (publisher and gateway clocks must be synchronised).
+func (m *Metrics) ObserveInboxLag(d time.Duration) {
+	if d < 0 {
+		d = 0 // clock skew
+	}
+	m.inboxLag.Observe(d.Seconds())
+}
+
+// buildInfo is chatgate_build_info{version,goversion,role} 1.
+func buildInfo(role string) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "build_info",
+		Help:        "Build of the running chatgate binary; the value is always 1.",
+		ConstLabels: prometheus.Labels{"version": version(), "goversion": runtime.Version(), "role": role},
+	})
+	g.Set(1)
+	return g
+}
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

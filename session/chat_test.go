@@ -1,0 +1,294 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// chatStore returns a Store on a fresh miniredis.
+func chatStore(t *testing.T) (*Store, *miniredis.Miniredis) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return New(rdb, &Options{Prefix: "t:"}), mr
+}
+
+func TestChatKeys(t *testing.T) {
+	t.Parallel()
+	k := keys{"chat:"}
+	tests := []struct {
+		name string
+		got  Key
+		want string
+	}{
+		{"room", k.chatRoom("r1"), "chat:room:{r1}"},
+		{"rooms", k.chatRooms(), "chat:rooms"},
+		{"history", k.chatHistory("r1"), "chat:history:{r1}"},
+		{"user", k.chatUser("u1"), "chat:user:{u1}"},
+		{"login", k.chatLogin("s1"), "chat:login:{s1}"},
+		{"revoked", k.chatRevoked("s1"), "chat:revoked:{s1}"},
+		{"limit", k.chatLimit("say:ip:1.2.3.4"), "chat:limit:{say:ip:1.2.3.4}"},
+	}
+	for _, tc := range tests {
+		if string(tc.got) != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// TestChatKeysDocumented: the chat key table of docs/http-api.md lists
+// exactly what the chat key builders produce, in order.
+func TestChatKeysDocumented(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/http-api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(doc), "## Redis keys of the chat app")
+	if !ok {
+		t.Fatal("docs/http-api.md has no chat key table")
+	}
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([^`]+)` \\|").FindAllStringSubmatch(table, -1) {
+		documented = append(documented, m[1])
+	}
+	k := keys{""}
+	built := []Key{k.chatRoom("id"), k.chatRooms(), k.chatMembers("id"), k.chatHistory("id"), k.chatUser("uid"),
+		k.chatLogin("sid"), k.chatRevoked("sid"), k.chatLimit("key")}
+	if fmt.Sprint(documented) != fmt.Sprint(built) {
+		t.Fatalf("doc lists %v, code builds %v", documented, built)
+	}
+}
+
+func TestRooms(t *testing.T) {
+	t.Parallel()
+	s, _ := chatStore(t)
+	ctx := context.Background()
+	for i, id := range []string{"a", "b", "a"} {
+		created, err := s.CreateRoom(ctx, id, fmt.Sprintf("Room %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created != (i < 2) {
+			t.Fatalf("create %s #%d: created=%v", id, i, created)
+		}
+	}
+	r, err := s.Room(ctx, "a")
+	if err != nil || r.Name != "Room 0" || r.Created.IsZero() {
+		t.Fatalf("Room a: %+v %v", r, err)
+	}
+	if _, err := s.Room(ctx, "zz"); !errors.Is(err, ErrNoRoom) {
+		t.Fatalf("unknown room: %v", err)
+	}
+	if _, err := s.Room(ctx, "{bad}"); !errors.Is(err, ErrNoRoom) {
+		t.Fatalf("invalid room id: %v", err)
+	}
+	rooms, err := s.Rooms(ctx, 10)
+	if err != nil || len(rooms) != 2 || rooms[0].ID != "a" || rooms[1].ID != "b" {
+		t.Fatalf("Rooms: %+v %v", rooms, err)
+	}
+	if n, err := s.RoomCount(ctx); n != 2 || err != nil {
+		t.Fatalf("RoomCount %d %v", n, err)
+	}
+}
+
+func TestHistoryCapped(t *testing.T) {
+	t.Parallel()
+	s, _ := chatStore(t)
+	ctx := context.Background()
+	for i := range 7 {
+		if err := s.AppendHistory(ctx, "r", []byte(fmt.Sprint(i)), 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		n    int
+		want string
+	}{{3, "[4 5 6]"}, {10, "[2 3 4 5 6]"}, {0, "[]"}}
+	for _, tc := range tests {
+		got, err := s.History(ctx, "r", tc.n)
+		if err != nil || fmt.Sprint(got) != tc.want {
+			t.Errorf("History(%d) = %v %v, want %s", tc.n, got, err, tc.want)
+		}
+	}
+}
+
+func TestUsersAndRevocation(t *testing.T) {
+	t.Parallel()
+	s, mr := chatStore(t)
+	ctx := context.Background()
+	if err := s.SetUser(ctx, "u1", map[string]string{"name": "Ada"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.User(ctx, "u1"); err != nil || u["name"] != "Ada" {
+		t.Fatalf("User: %v %v", u, err)
+	}
+	if mr.TTL("t:user:{u1}") <= 0 {
+		t.Fatal("user profile has no TTL")
+	}
+	if err := s.DeleteUser(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.User(ctx, "u1"); !errors.Is(err, ErrNoUser) {
+		t.Fatalf("deleted user: %v", err)
+	}
+	if r, err := s.LoginRevoked(ctx, "sid"); r || err != nil {
+		t.Fatalf("revoked before: %v %v", r, err)
+	}
+	if err := s.RevokeLogin(ctx, "sid", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.LoginRevoked(ctx, "sid"); !r || err != nil {
+		t.Fatalf("revoked after: %v %v", r, err)
+	}
+}
+
+func TestKVStorage(t *testing.T) {
+	t.Parallel()
+	s, mr := chatStore(t)
+	st := s.LoginStorage(0)
+	if v, err := st.Get("missing"); v != nil || err != nil {
+		t.Fatalf("missing: %v %v", v, err)
+	}
+	if err := st.Set("k1", []byte("v1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set("k2", []byte("v2"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set("{bad}", []byte("v"), 0); !errors.Is(err, ErrInvalidID) {
+		t.Fatalf("bad key: %v", err)
+	}
+	if !mr.Exists("t:login:{k1}") || mr.TTL("t:login:{k1}") <= 0 {
+		t.Fatal("k1 not stored under its key with a TTL")
+	}
+	if v, err := st.Get("k1"); string(v) != "v1" || err != nil {
+		t.Fatalf("get k1: %q %v", v, err)
+	}
+	mr.Set("t:limit:{k1}", "x")
+	if err := st.Delete("k1"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := st.Get("k1"); v != nil {
+		t.Fatal("k1 not deleted")
+	}
+	if err := st.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := st.Get("k2"); v != nil {
+		t.Fatal("k2 not reset")
+	}
+	if !mr.Exists("t:limit:{k1}") {
+		t.Fatal("Reset of the login storage touched another key")
+	}
+	mr.Close()
+	if _, err := st.Get("k2"); err == nil {
+		t.Fatal("Get with Redis down: no error")
+	}
+}
+
+func TestEventsConsumerGroup(t *testing.T) {
+	t.Parallel()
+	s, mr := chatStore(t)
+	ctx := context.Background()
+	if err := s.EnsureEventsGroup(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureEventsGroup(ctx, "g"); err != nil {
+		t.Fatalf("second create: %v", err)
+	}
+	ev := &Event{Type: EventClose, ClientID: "gw1.abc", Gateway: "gw1", Uid: "u1", IP: "127.0.0.1",
+		Session: Session{"uname": "Ada", "room_id": "r1"}, Groups: []string{"r1"}, Reason: "bye", At: time.UnixMilli(1234)}
+	if err := s.AppendEvent(ctx, ev, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ReadEvents(ctx, "g", "c1", 10, 0)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("ReadEvents: %v %v", got, err)
+	}
+	e := got[0].Event
+	if e.Type != EventClose || e.Uid != "u1" || e.Session["room_id"] != "r1" || e.Groups[0] != "r1" || e.Reason != "bye" || e.At.UnixMilli() != 1234 {
+		t.Fatalf("parsed %+v", e)
+	}
+	// Not acknowledged: another consumer claims it once idle.
+	claimed, _, err := s.ClaimStaleEvents(ctx, "g", "c2", 0, "", 10)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != got[0].ID {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	if err := s.AckEvents(ctx, "g", got[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	claimed, _, err = s.ClaimStaleEvents(ctx, "g", "c2", 0, "", 10)
+	if err != nil || len(claimed) != 0 {
+		t.Fatalf("claim after ack: %v %v", claimed, err)
+	}
+	if more, err := s.ReadEvents(ctx, "g", "c1", 10, 0); len(more) != 0 || err != nil {
+		t.Fatalf("nothing new: %v %v", more, err)
+	}
+	mr.FlushAll()
+	if _, err := s.ReadEvents(ctx, "g", "c1", 10, 0); !errors.Is(err, ErrNoConsumerGroup) {
+		t.Fatalf("after FLUSHALL: %v, want ErrNoConsumerGroup", err)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	s, mr := chatStore(t)
+	ctx := context.Background()
+	for i := 1; i <= 4; i++ {
+		r, err := s.RateLimit(ctx, "say:uid:u1", 3, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Allowed != (i <= 3) || r.Count != int64(i) {
+			t.Fatalf("request %d: %+v", i, r)
+		}
+		if i == 4 && (r.RetryAfter <= 0 || r.RetryAfter > time.Minute) {
+			t.Fatalf("RetryAfter %v", r.RetryAfter)
+		}
+	}
+	if r, _ := s.RateLimit(ctx, "say:uid:u2", 3, time.Minute); !r.Allowed {
+		t.Fatal("another key is limited too")
+	}
+	mr.FastForward(61 * time.Second)
+	if r, _ := s.RateLimit(ctx, "say:uid:u1", 3, time.Minute); !r.Allowed || r.Count != 1 {
+		t.Fatalf("after the window: %+v", r)
+	}
+}
+
+func TestMembers(t *testing.T) {
+	t.Parallel()
+	s, mr := chatStore(t)
+	ctx := context.Background()
+	steps := []struct {
+		name string
+		do   func() (bool, error)
+		want bool
+	}{
+		{"absent from a missing set: announce (data lost)", func() (bool, error) { return s.MarkAbsent(ctx, "r", "u1") }, true},
+		{"first present", func() (bool, error) { return s.MarkPresent(ctx, "r", "u1") }, true},
+		{"present again", func() (bool, error) { return s.MarkPresent(ctx, "r", "u1") }, false},
+		{"other present", func() (bool, error) { return s.MarkPresent(ctx, "r", "u2") }, true},
+		{"u1 absent", func() (bool, error) { return s.MarkAbsent(ctx, "r", "u1") }, true},
+		{"u1 absent twice: once only", func() (bool, error) { return s.MarkAbsent(ctx, "r", "u1") }, false},
+	}
+	for _, st := range steps {
+		got, err := st.do()
+		if err != nil || got != st.want {
+			t.Fatalf("%s: %v %v, want %v", st.name, got, err, st.want)
+		}
+	}
+	if !mr.Exists("t:members:{r}") {
+		t.Fatal("members set not under its key")
+	}
+}
