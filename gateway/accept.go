@@ -65,7 +65,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.metrics.connects.Add(1)
 	g.event(&session.Event{Type: session.EventConnect, ClientID: c.id, Uid: uid, IP: ip, At: c.at})
-	c.enqueue([]byte(`{"type":"init","client_id":"` + c.id + `"}`))
+	c.enqueue(textFrame([]byte(`{"type":"init","client_id":"` + c.id + `"}`)))
 	g.forget(c, g.readLoop(c))
 }
 

@@ -178,3 +178,19 @@ func TestDefaultOriginSameHostAnyPort(t *testing.T) {
 		}
 	}
 }
+
+// Frames the gateway builds itself are read correctly by a real client for
+// every length encoding (7-bit, 16-bit, 64-bit).
+func TestFrameSizes(t *testing.T) {
+	t.Parallel()
+	e := standaloneEnv(t)
+	gw := e.addGateway(gateway.Options{})
+	c := e.dial(gw)
+	for _, n := range []int{0, 1, 125, 126, 127, 65535, 65536, 200000} {
+		payload := strings.Repeat("é", n/2) + strings.Repeat("z", n%2)
+		if err := e.store.SendToClient(context.Background(), c.id, []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+		c.expect(payload)
+	}
+}

@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +17,7 @@ import (
 type conn struct {
 	g  *Gateway
 	ws *websocket.Conn
-	nc *corkConn // nil when the ResponseWriter could not be wrapped (tests)
+	nc *rawConn // the hijacked connection; data frames are written to it directly
 
 	id string
 	ip string
@@ -45,10 +45,10 @@ type conn struct {
 
 var queuePool = sync.Pool{New: func() any { return make([][]byte, 0, 8) }}
 
-// enqueue queues one frame without blocking. The caller must not modify msg
-// afterwards: the same bytes go to every recipient. A full queue closes the
-// connection with 1008: a client that cannot keep up must not hold memory or
-// delay anyone else.
+// enqueue queues one complete frame (textFrame) without blocking. The caller
+// must not modify it afterwards: the same bytes go to every recipient. A
+// full queue closes the connection with 1008: a client that cannot keep up
+// must not hold memory or delay anyone else.
 func (c *conn) enqueue(msg []byte) {
 	c.mu.Lock()
 	if c.closing {
@@ -65,17 +65,59 @@ func (c *conn) enqueue(msg []byte) {
 		c.g.closeAsync(c, websocket.StatusPolicyViolation, reasonSlow)
 		return
 	}
-	if c.queue == nil {
-		c.queue = queuePool.Get().([][]byte)
+	if c.writing {
+		c.queue = appendQueue(c.queue, msg)
+		c.mu.Unlock()
+		return
 	}
-	c.queue = append(c.queue, msg)
-	start := !c.writing
+	// Idle connection: write right here, without blocking. A frame to an idle
+	// client almost always fits in its socket buffer, so a delivery costs one
+	// system call and no goroutine. Holding the writer role (writing) keeps
+	// frames queued meanwhile behind this one.
 	c.writing = true
 	c.mu.Unlock()
-	if start {
+	rest, err := c.nc.tryWrite(msg)
+	if err != nil {
+		c.writeFailed(err)
+		return
+	}
+	if rest == nil {
+		c.g.metrics.framesOut.Add(1)
+		c.g.metrics.bytesOut.Add(uint64(len(msg)))
+	}
+	c.mu.Lock()
+	if rest != nil { // socket full: the rest of the frame goes first
+		q := append(queuePool.Get().([][]byte), rest)
+		q = append(q, c.queue...)
+		recycle(c.queue)
+		c.queue = q
+	}
+	c.afterWriteLocked()
+}
+
+// afterWriteLocked hands over the writer role once a write is done: to a
+// writer goroutine when frames are queued, else to a pending close. It
+// unlocks c.mu.
+func (c *conn) afterWriteLocked() {
+	if len(c.queue) > 0 {
+		c.mu.Unlock()
 		c.g.wg.Add(1)
 		go c.writeLoop()
+		return
 	}
+	c.writing = false
+	code, reason := c.closeCode, c.closeReason
+	c.mu.Unlock()
+	if code != 0 {
+		c.g.closeAsync(c, code, reason)
+	}
+}
+
+func appendQueue(q [][]byte, msg []byte) [][]byte {
+	if q == nil {
+		q = queuePool.Get().([][]byte)
+	}
+	return append(q, msg)
 }
 
 // closeAfterFlush closes the connection once what is queued has been written.
@@ -96,7 +138,7 @@ func (c *conn) closeAfterFlush(code websocket.StatusCode, reason string) {
 }
 
 // writeLoop writes queued frames until the queue is empty, then exits. Frames
-// found queued together go out in one system call.
+// found queued together go out in one system call (writev).
 func (c *conn) writeLoop() {
 	defer c.g.wg.Done()
 	for {
@@ -104,54 +146,44 @@ func (c *conn) writeLoop() {
 		batch := c.queue
 		c.queue = nil
 		if len(batch) == 0 {
-			c.writing = false
-			code, reason := c.closeCode, c.closeReason
-			c.mu.Unlock()
-			if code != 0 {
-				c.g.closeAsync(c, code, reason)
-			}
+			c.afterWriteLocked()
 			return
 		}
 		c.mu.Unlock()
 		if err := c.writeBatch(batch); err != nil {
-			c.mu.Lock()
-			c.closing, c.writing = true, false
-			dropped := c.queue
-			c.queue = nil
-			c.mu.Unlock()
-			recycle(dropped)
-			c.ws.CloseNow() // the reader sees the error and cleans up
+			c.writeFailed(err)
 			return
 		}
 	}
 }
 
+// writeFailed gives up on a connection whose write failed.
+func (c *conn) writeFailed(err error) {
+	c.mu.Lock()
+	c.closing, c.writing = true, false
+	dropped := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	recycle(dropped)
+	if !errors.Is(err, errCloseSent) {
+		c.ws.CloseNow() // the reader sees the error and cleans up
+	} // else a close handshake is under way: let it finish
+}
+
 func (c *conn) writeBatch(batch [][]byte) error {
-	defer recycle(batch)
+	var n int
+	for _, f := range batch {
+		n += len(f)
+	}
 	c.writeStart.Store(time.Now().UnixNano())
-	defer c.writeStart.Store(0)
-	if c.nc != nil && len(batch) > 1 {
-		c.nc.cork()
-	}
-	var err error
-	var bytes int
-	for _, m := range batch {
-		// Background: the write deadline is enforced by the sweeper
-		// (writeStart), which costs nothing per frame; a ctx with a deadline
-		// would cost a timer per write.
-		if err = c.ws.Write(context.Background(), websocket.MessageText, m); err != nil {
-			break
-		}
-		bytes += len(m)
-	}
-	if c.nc != nil && len(batch) > 1 {
-		if uerr := c.nc.uncork(); err == nil {
-			err = uerr
-		}
-	}
+	// No per-write deadline: the sweeper closes a connection whose write
+	// started more than WriteTimeout ago (writeStart), at no cost per frame.
+	err := c.nc.writeFrames(batch)
+	c.writeStart.Store(0)
+	recycle(batch)
 	if err == nil {
 		c.g.metrics.framesOut.Add(uint64(len(batch)))
-		c.g.metrics.bytesOut.Add(uint64(bytes))
+		c.g.metrics.bytesOut.Add(uint64(n))
 	}
 	return err
 }

@@ -29,9 +29,10 @@ func (g *Gateway) HandleEnvelope(env *session.Envelope) {
 	}
 }
 
-// deliver queues the payload, converted to bytes once, for every local target.
+// deliver frames the payload once and queues the same frame for every local
+// target.
 func (g *Gateway) deliver(env *session.Envelope) {
-	msg := []byte(env.Payload)
+	msg := textFrame([]byte(env.Payload))
 	x := g.idx
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -86,7 +87,7 @@ func (g *Gateway) deliver(env *session.Envelope) {
 func (g *Gateway) closeClients(env *session.Envelope) {
 	var msg []byte
 	if env.Payload != "" {
-		msg = []byte(env.Payload)
+		msg = textFrame([]byte(env.Payload))
 	}
 	reason := env.Reason
 	if reason == "" {

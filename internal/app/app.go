@@ -152,10 +152,26 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 			NoEvents: !cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
 		})
 	})
+	if role == RoleAll && st.HTTPAddr != "" {
+		log.Info("chat ready: open the page in two browser tabs", "url", "http://"+browseAddr(st.HTTPAddr)+"/")
+	}
 	if started != nil {
 		started(st)
 	}
 	return runAll(ctx, parts)
+}
+
+// browseAddr turns a listen address into one a browser can open (":8080" →
+// "localhost:8080").
+func browseAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // runAll runs every part until ctx ends or one fails, then stops them all
