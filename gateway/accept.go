@@ -14,7 +14,9 @@ import (
 )
 
 // ServeHTTP upgrades a client to WebSocket, registers it, sends its init
-// frame {"type":"init","client_id":"…"} and reads from it until it closes.
+// frame {"type":"init","client_id":"…"} and starts the connection's reader.
+// It returns once the reader runs: net/http's handler goroutine, its stack
+// and its per-request buffers are not kept for the connection's lifetime.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.handlers.Add(1)
 	defer g.handlers.Add(-1)
@@ -66,11 +68,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.metrics.connects.Add(1)
 	g.event(&session.Event{Type: session.EventConnect, ClientID: c.id, Uid: uid, IP: ip, At: c.at})
 	c.enqueue(textFrame([]byte(`{"type":"init","client_id":"` + c.id + `"}`)))
-	g.forget(c, g.readLoop(c))
+	g.handlers.Add(1) // the reader counts as a handler until it has forgotten c
+	go func() {
+		defer g.handlers.Add(-1)
+		g.forget(c, g.readLoop(c))
+	}()
 }
 
-// readLoop reads client frames until the connection ends and returns the read error.
-// It runs on the handler goroutine, the only goroutine an idle connection has.
+// readLoop reads client frames until the connection ends and returns the
+// read error. It is the only goroutine an idle connection has.
 func (g *Gateway) readLoop(c *conn) error {
 	// Background: closing the connection (drain, slow client, close op)
 	// unblocks Read; a ctx with Done would cost a timer registration per read.
