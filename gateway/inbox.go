@@ -122,43 +122,10 @@ func (g *Gateway) applyControl(env *session.Envelope) {
 		}
 	}
 	for _, id := range env.Clients {
-		c := x.clients[id]
-		if c == nil {
+		if c := x.clients[id]; c != nil {
+			x.apply(c, env)
+		} else {
 			strays = append(strays, id)
-			continue
-		}
-		switch env.Op {
-		case session.OpJoin:
-			for _, gid := range env.Groups {
-				if c.groups == nil {
-					c.groups = make(map[string]struct{}, 1)
-				}
-				c.groups[gid] = struct{}{}
-				addTo(x.groups, gid, c)
-			}
-		case session.OpLeave:
-			for _, gid := range env.Groups {
-				delete(c.groups, gid)
-				removeFrom(x.groups, gid, c)
-			}
-		case session.OpBind:
-			if c.uid != "" {
-				removeFrom(x.uids, c.uid, c)
-			}
-			c.uid = env.Uids[0]
-			addTo(x.uids, c.uid, c)
-		case session.OpUnbind:
-			if c.uid == env.Uids[0] {
-				removeFrom(x.uids, c.uid, c)
-				c.uid = ""
-			}
-		case session.OpSetSession:
-			c.session = maps.Clone(env.Session)
-		case session.OpUpdateSession:
-			if c.session == nil {
-				c.session = make(session.Session, len(env.Session))
-			}
-			maps.Copy(c.session, env.Session)
 		}
 	}
 	x.mu.Unlock()
@@ -173,6 +140,44 @@ func (g *Gateway) applyControl(env *session.Envelope) {
 				g.log.Warn("undo stray membership", "client", id, "op", env.Op, "err", err)
 			}
 		})
+	}
+}
+
+// apply applies a control envelope to one local connection. The caller
+// holds x.mu for writing.
+func (x *index) apply(c *conn, env *session.Envelope) {
+	switch env.Op {
+	case session.OpJoin:
+		for _, gid := range env.Groups {
+			if c.groups == nil {
+				c.groups = make(map[string]struct{}, 1)
+			}
+			c.groups[gid] = struct{}{}
+			addTo(x.groups, gid, c)
+		}
+	case session.OpLeave:
+		for _, gid := range env.Groups {
+			delete(c.groups, gid)
+			removeFrom(x.groups, gid, c)
+		}
+	case session.OpBind:
+		if c.uid != "" {
+			removeFrom(x.uids, c.uid, c)
+		}
+		c.uid = env.Uids[0]
+		addTo(x.uids, c.uid, c)
+	case session.OpUnbind:
+		if c.uid == env.Uids[0] {
+			removeFrom(x.uids, c.uid, c)
+			c.uid = ""
+		}
+	case session.OpSetSession:
+		c.session = maps.Clone(env.Session)
+	case session.OpUpdateSession:
+		if c.session == nil {
+			c.session = make(session.Session, len(env.Session))
+		}
+		maps.Copy(c.session, env.Session)
 	}
 }
 
