@@ -123,13 +123,15 @@ func (c *rawConn) writeFrames(frames [][]byte) error {
 }
 
 // tryWrite writes as much of frame as the socket takes now, without
-// waiting, and returns what is left (nil when all of it went out). Without
-// a raw fd it writes nothing and returns frame, for the writer goroutine.
+// waiting, and returns what is left (nil when all of it went out). When it
+// cannot write without waiting (no raw fd, or another write in progress) it
+// writes nothing and returns frame, for the writer goroutine.
 func (c *rawConn) tryWrite(frame []byte) ([]byte, error) {
-	if c.sc == nil {
+	// TryLock: coder/websocket may be blocked writing a pong to a client
+	// that stopped reading; the caller (the inbox reader) must never wait.
+	if c.sc == nil || !c.mu.TryLock() {
 		return frame, nil
 	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
 		return nil, errCloseSent
