@@ -5,28 +5,59 @@ import (
 	"fmt"
 )
 
+// Each membership operation has two implementations with the same resulting
+// keys and envelopes (ops_test.go checks it):
+//
+//   - standalone and Sentinel: one op_*.lua script that does everything,
+//     inbox publish included, atomically in one round trip (Script.Run, so a
+//     NOSCRIPT falls back to EVAL);
+//   - Cluster (s.sharded): a sequence of single-slot scripts and commands,
+//     because the keys live in different slots.
+//
 // Scripts queued on a pipeline use Eval, not EvalSha: the NOSCRIPT fallback of
 // Script.Run cannot work inside a pipeline, and Redis may have lost its script
 // cache in a restart.
 
 // JoinGroup adds a live client to a group. When it returns, Redis holds the
 // membership and the client's gateway has it queued in its inbox, so a
-// following SendToGroup reaches the client.
+// following SendToGroup reaches the client. One round trip (op_join.lua);
+// on Cluster two.
 func (s *Store) JoinGroup(ctx context.Context, cid, gid string) error {
-	const op = "join group"
 	gw, err := gatewayOf(cid)
 	if err == nil {
 		err = validID(gid)
 	}
-	if err != nil {
-		return wrap(op, err)
+	if err == nil {
+		if s.sharded {
+			err = s.joinSteps(ctx, cid, gw, gid)
+		} else {
+			err = s.joinOp(ctx, cid, gw, gid)
+		}
 	}
+	return wrap("join group", err)
+}
+
+// joinOp runs op_join.lua: one round trip.
+func (s *Store) joinOp(ctx context.Context, cid, gw, gid string) error {
+	env := Envelope{Op: OpJoin, Clients: []string{cid}, Groups: []string{gid}}
+	keys := []string{string(s.k.client(cid)), string(s.k.clientGroups(cid)),
+		string(s.k.group(gid)), string(s.k.groupGateways(gid)), string(s.k.groups())}
+	ok, err := scriptOpJoin.Run(ctx, s.rdb, keys, gid, cid, gw, string(s.k.inbox(gw)), env.encode()).Int()
+	if err == nil && ok == 0 {
+		err = fmt.Errorf("%w: %q", ErrNoClient, cid)
+	}
+	return err
+}
+
+// joinSteps is JoinGroup for Cluster: client_join.lua, then one pipeline
+// (group_join.lua, SADD groups, SPUBLISH): two round trips.
+func (s *Store) joinSteps(ctx context.Context, cid, gw, gid string) error {
 	ok, err := scriptClientJoin.Run(ctx, s.rdb, []string{string(s.k.client(cid)), string(s.k.clientGroups(cid))}, gid).Int()
 	if err != nil {
-		return wrap(op, err)
+		return err
 	}
 	if ok == 0 {
-		return wrap(op, fmt.Errorf("%w: %q", ErrNoClient, cid))
+		return fmt.Errorf("%w: %q", ErrNoClient, cid)
 	}
 	// If the client closes between the check above and this pipeline, its
 	// gateway gets the join for an unknown client and undoes it (HandleStray).
@@ -36,43 +67,79 @@ func (s *Store) JoinGroup(ctx context.Context, cid, gid string) error {
 	pipe.SAdd(ctx, string(s.k.groups()), gid)
 	s.publishPipe(ctx, pipe, gw, env.encode())
 	_, err = pipe.Exec(ctx)
-	return wrap(op, err)
+	return err
 }
 
 // LeaveGroup removes a client from a group. Leaving a group one is not in is
-// not an error.
+// not an error. One round trip (op_leave.lua); on Cluster one, plus two or
+// three when the group emptied.
 func (s *Store) LeaveGroup(ctx context.Context, cid, gid string) error {
-	const op = "leave group"
 	gw, err := gatewayOf(cid)
 	if err == nil {
 		err = validID(gid)
 	}
-	if err != nil {
-		return wrap(op, err)
+	if err == nil {
+		if s.sharded {
+			err = s.leaveSteps(ctx, cid, gw, gid)
+		} else {
+			err = s.leaveOp(ctx, cid, gw, gid)
+		}
 	}
+	return wrap("leave group", err)
+}
+
+// leaveOp runs op_leave.lua: one round trip.
+func (s *Store) leaveOp(ctx context.Context, cid, gw, gid string) error {
+	env := Envelope{Op: OpLeave, Clients: []string{cid}, Groups: []string{gid}}
+	keys := []string{string(s.k.clientGroups(cid)), string(s.k.group(gid)),
+		string(s.k.groupGateways(gid)), string(s.k.groups())}
+	return scriptOpLeave.Run(ctx, s.rdb, keys, gid, cid, gw, string(s.k.inbox(gw)), env.encode()).Err()
+}
+
+// leaveSteps is LeaveGroup for Cluster: one pipeline (SREM, group_leave.lua,
+// SPUBLISH), then drop-if-empty when the group emptied.
+func (s *Store) leaveSteps(ctx context.Context, cid, gw, gid string) error {
 	env := Envelope{Op: OpLeave, Clients: []string{cid}, Groups: []string{gid}}
 	pipe := s.rdb.Pipeline()
 	pipe.SRem(ctx, string(s.k.clientGroups(cid)), gid)
 	left := scriptGroupLeave.Eval(ctx, pipe, []string{string(s.k.group(gid)), string(s.k.groupGateways(gid))}, cid, gw)
 	s.publishPipe(ctx, pipe, gw, env.encode())
 	if _, err := pipe.Exec(ctx); err != nil {
-		return wrap(op, err)
+		return err
 	}
 	if n, _ := left.Int(); n == 0 {
-		return wrap(op, s.dropIfEmpty(ctx, s.k.groups(), gid, s.k.group(gid)))
+		return s.dropIfEmpty(ctx, s.k.groups(), gid, s.k.group(gid))
 	}
 	return nil
 }
 
-// Ungroup dissolves a group: every member leaves it.
+// Ungroup dissolves a group: every member leaves it. One round trip
+// (op_ungroup.lua); on Cluster two, plus two or three for drop-if-empty.
 func (s *Store) Ungroup(ctx context.Context, gid string) error {
-	const op = "ungroup"
-	if err := validID(gid); err != nil {
-		return wrap(op, err)
+	err := validID(gid)
+	if err == nil {
+		if s.sharded {
+			err = s.ungroupSteps(ctx, gid)
+		} else {
+			err = s.ungroupOp(ctx, gid)
+		}
 	}
+	return wrap("ungroup", err)
+}
+
+// ungroupOp runs op_ungroup.lua: one round trip.
+func (s *Store) ungroupOp(ctx context.Context, gid string) error {
+	env := Envelope{Op: OpUngroup, Groups: []string{gid}}
+	keys := []string{string(s.k.group(gid)), string(s.k.groupGateways(gid)), string(s.k.groups())}
+	return scriptOpUngroup.Run(ctx, s.rdb, keys, gid, s.k.p, env.encode()).Err()
+}
+
+// ungroupSteps is Ungroup for Cluster: group_dissolve.lua, one pipeline (SREM
+// per member, SPUBLISH per gateway), then drop-if-empty.
+func (s *Store) ungroupSteps(ctx context.Context, gid string) error {
 	res, err := scriptGroupDissolve.Run(ctx, s.rdb, []string{string(s.k.group(gid)), string(s.k.groupGateways(gid))}).Slice()
 	if err != nil {
-		return wrap(op, err)
+		return err
 	}
 	members, gws := strings2(res, 0), strings2(res, 1)
 	env := Envelope{Op: OpUngroup, Groups: []string{gid}}
@@ -85,28 +152,50 @@ func (s *Store) Ungroup(ctx context.Context, gid string) error {
 		s.publishPipe(ctx, pipe, gw, msg)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return wrap(op, err)
+		return err
 	}
-	return wrap(op, s.dropIfEmpty(ctx, s.k.groups(), gid, s.k.group(gid)))
+	return s.dropIfEmpty(ctx, s.k.groups(), gid, s.k.group(gid))
 }
 
 // BindUid binds a live client to uid (one uid may have many clients). A client
-// bound to another uid is moved.
+// bound to another uid is moved. One round trip (op_bind.lua); on Cluster two,
+// plus two or three when the previous uid emptied.
 func (s *Store) BindUid(ctx context.Context, cid, uid string) error {
-	const op = "bind uid"
 	gw, err := gatewayOf(cid)
 	if err == nil {
 		err = validID(uid)
 	}
-	if err != nil {
-		return wrap(op, err)
+	if err == nil {
+		if s.sharded {
+			err = s.bindSteps(ctx, cid, gw, uid)
+		} else {
+			err = s.bindOp(ctx, cid, gw, uid)
+		}
 	}
+	return wrap("bind uid", err)
+}
+
+// bindOp runs op_bind.lua: one round trip.
+func (s *Store) bindOp(ctx context.Context, cid, gw, uid string) error {
+	env := Envelope{Op: OpBind, Clients: []string{cid}, Uids: []string{uid}}
+	keys := []string{string(s.k.client(cid)), string(s.k.uid(uid)), string(s.k.uids())}
+	ok, err := scriptOpBind.Run(ctx, s.rdb, keys, uid, cid, s.k.p, string(s.k.inbox(gw)), env.encode()).Int()
+	if err == nil && ok == 0 {
+		err = fmt.Errorf("%w: %q", ErrNoClient, cid)
+	}
+	return err
+}
+
+// bindSteps is BindUid for Cluster: client_bind.lua, one pipeline (SADD uid,
+// SADD uids, uid_remove.lua on a previous uid, SPUBLISH), then drop-if-empty
+// of the previous uid when it emptied.
+func (s *Store) bindSteps(ctx context.Context, cid, gw, uid string) error {
 	res, err := scriptClientBind.Run(ctx, s.rdb, []string{string(s.k.client(cid))}, uid).Slice()
 	if err != nil {
-		return wrap(op, err)
+		return err
 	}
 	if n, _ := res[0].(int64); n == 0 {
-		return wrap(op, fmt.Errorf("%w: %q", ErrNoClient, cid))
+		return fmt.Errorf("%w: %q", ErrNoClient, cid)
 	}
 	old, _ := res[1].(string)
 	env := Envelope{Op: OpBind, Clients: []string{cid}, Uids: []string{uid}}
@@ -119,37 +208,54 @@ func (s *Store) BindUid(ctx context.Context, cid, uid string) error {
 	}
 	s.publishPipe(ctx, pipe, gw, env.encode())
 	if _, err := pipe.Exec(ctx); err != nil {
-		return wrap(op, err)
+		return err
 	}
 	if left != nil {
 		if n, _ := left.Int(); n == 0 {
-			return wrap(op, s.dropIfEmpty(ctx, s.k.uids(), old, s.k.uid(old)))
+			return s.dropIfEmpty(ctx, s.k.uids(), old, s.k.uid(old))
 		}
 	}
 	return nil
 }
 
 // UnbindUid undoes BindUid. Unbinding a client that is not bound to uid is not
-// an error.
+// an error. One round trip (op_unbind.lua); on Cluster one, plus two or three
+// when the uid emptied.
 func (s *Store) UnbindUid(ctx context.Context, cid, uid string) error {
-	const op = "unbind uid"
 	gw, err := gatewayOf(cid)
 	if err == nil {
 		err = validID(uid)
 	}
-	if err != nil {
-		return wrap(op, err)
+	if err == nil {
+		if s.sharded {
+			err = s.unbindSteps(ctx, cid, gw, uid)
+		} else {
+			err = s.unbindOp(ctx, cid, gw, uid)
+		}
 	}
+	return wrap("unbind uid", err)
+}
+
+// unbindOp runs op_unbind.lua: one round trip.
+func (s *Store) unbindOp(ctx context.Context, cid, gw, uid string) error {
+	env := Envelope{Op: OpUnbind, Clients: []string{cid}, Uids: []string{uid}}
+	keys := []string{string(s.k.client(cid)), string(s.k.uid(uid)), string(s.k.uids())}
+	return scriptOpUnbind.Run(ctx, s.rdb, keys, uid, cid, string(s.k.inbox(gw)), env.encode()).Err()
+}
+
+// unbindSteps is UnbindUid for Cluster: one pipeline (client_unbind.lua,
+// uid_remove.lua, SPUBLISH), then drop-if-empty when the uid emptied.
+func (s *Store) unbindSteps(ctx context.Context, cid, gw, uid string) error {
 	env := Envelope{Op: OpUnbind, Clients: []string{cid}, Uids: []string{uid}}
 	pipe := s.rdb.Pipeline()
 	scriptClientUnbind.Eval(ctx, pipe, []string{string(s.k.client(cid))}, uid)
 	left := scriptUidRemove.Eval(ctx, pipe, []string{string(s.k.uid(uid))}, cid)
 	s.publishPipe(ctx, pipe, gw, env.encode())
 	if _, err := pipe.Exec(ctx); err != nil {
-		return wrap(op, err)
+		return err
 	}
 	if n, _ := left.Int(); n == 0 {
-		return wrap(op, s.dropIfEmpty(ctx, s.k.uids(), uid, s.k.uid(uid)))
+		return s.dropIfEmpty(ctx, s.k.uids(), uid, s.k.uid(uid))
 	}
 	return nil
 }

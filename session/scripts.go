@@ -9,7 +9,8 @@ import (
 
 // luaFiles holds the scripts exactly as other languages load them with
 // SCRIPT LOAD / EVALSHA (docs/push-api.md). Each one touches keys of a single
-// Cluster slot only.
+// Cluster slot only, except op_*.lua: one whole push operation each, inbox
+// publish included, for standalone and Sentinel only (membership.go).
 //
 //go:embed lua/*.lua
 var luaFiles embed.FS
@@ -45,4 +46,9 @@ var (
 	scriptClientForget  = mustScript("client_forget")
 	scriptSendGroup     = mustScript("send_group")
 	scriptSendUid       = mustScript("send_uid")
+	scriptOpJoin        = mustScript("op_join")
+	scriptOpLeave       = mustScript("op_leave")
+	scriptOpUngroup     = mustScript("op_ungroup")
+	scriptOpBind        = mustScript("op_bind")
+	scriptOpUnbind      = mustScript("op_unbind")
 )

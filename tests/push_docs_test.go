@@ -137,7 +137,8 @@ func TestDocsRedisCLIExamples(t *testing.T) {
 	// The scripts of the push operations are documented, and every script
 	// the docs load exists in session (gateway-internal ones need no docs).
 	doc := strings.Join(blocks, "\n")
-	for _, name := range []string{"client_join", "group_join", "group_leave", "group_dissolve", "client_bind",
+	for _, name := range []string{"op_join", "op_leave", "op_ungroup", "op_bind", "op_unbind",
+		"client_join", "group_join", "group_leave", "group_dissolve", "client_bind",
 		"client_unbind", "uid_remove", "session_set", "session_update", "send_uid", "send_group"} {
 		if !strings.Contains(doc, "session/lua/"+name+".lua") {
 			t.Errorf("docs/push-api.md does not load session/lua/%s.lua", name)

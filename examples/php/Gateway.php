@@ -18,8 +18,9 @@
  *
  * Messages are sent verbatim as one WebSocket text frame (encode them yourself, as with
  * GatewayClient). Every write runs the steps of docs/push-api.md in order and waits for each
- * reply, so a call that returned is visible to the next one (read-your-writes). Redis errors
- * throw \RuntimeException; invalid ids throw \InvalidArgumentException.
+ * reply, so a call that returned is visible to the next one (read-your-writes). joinGroup,
+ * leaveGroup, ungroup, bindUid and unbindUid are one atomic script each (session/lua/op_*.lua).
+ * Redis errors throw \RuntimeException; invalid ids throw \InvalidArgumentException.
  *
  * Standalone and Sentinel Redis (through the master's address). Not Redis Cluster.
  */
@@ -170,16 +171,6 @@ final class Gateway
         return $res;
     }
 
-    /** Removes $member from an index set unless $set gained members meanwhile (drop-if-empty). */
-    private static function dropIfEmpty(string $index, string $member, string $set): void
-    {
-        $r = self::redis();
-        $r->sRem($index, $member);
-        if ($r->sCard($set) > 0) {
-            $r->sAdd($index, $member);
-        }
-    }
-
     /** Normalizes an id or list of ids; null, '' and booleans (GatewayClient's $raw flag) mean none. */
     private static function ids($v): array
     {
@@ -308,88 +299,58 @@ final class Gateway
 
     // ---- groups -----------------------------------------------------------------------
 
-    /** Adds a live client to a group. Returns false when the client is not connected. */
+    /** Adds a live client to a group (op_join.lua). Returns false when the client is not connected. */
     public static function joinGroup($client_id, $group): bool
     {
         $cid = (string) $client_id;
         $gw = self::gatewayOf($cid);
         $gid = self::id($group);
-        if ((int) self::script('client_join', [self::clientKey($cid), self::clientGroupsKey($cid)], [$gid]) === 0) {
-            return false;
-        }
-        self::script('group_join', [self::groupKey($gid), self::groupGwKey($gid)], [$cid, $gw]);
-        self::redis()->sAdd(self::$prefix . 'groups', $gid);
-        self::publish($gw, ['op' => 'join', 'clients' => [$cid], 'groups' => [$gid]]);
-        return true;
+        $keys = [self::clientKey($cid), self::clientGroupsKey($cid), self::groupKey($gid), self::groupGwKey($gid), self::$prefix . 'groups'];
+        $env = self::json(['op' => 'join', 'clients' => [$cid], 'groups' => [$gid]]);
+        return (int) self::script('op_join', $keys, [$gid, $cid, $gw, self::inbox($gw), $env]) === 1;
     }
 
-    /** Removes a client from a group (not an error when it is not a member). */
+    /** Removes a client from a group (op_leave.lua; not an error when it is not a member). */
     public static function leaveGroup($client_id, $group): void
     {
         $cid = (string) $client_id;
         $gw = self::gatewayOf($cid);
         $gid = self::id($group);
-        self::redis()->sRem(self::clientGroupsKey($cid), $gid);
-        $left = (int) self::script('group_leave', [self::groupKey($gid), self::groupGwKey($gid)], [$cid, $gw]);
-        self::publish($gw, ['op' => 'leave', 'clients' => [$cid], 'groups' => [$gid]]);
-        if ($left === 0) {
-            self::dropIfEmpty(self::$prefix . 'groups', $gid, self::groupKey($gid));
-        }
+        $keys = [self::clientGroupsKey($cid), self::groupKey($gid), self::groupGwKey($gid), self::$prefix . 'groups'];
+        $env = self::json(['op' => 'leave', 'clients' => [$cid], 'groups' => [$gid]]);
+        self::script('op_leave', $keys, [$gid, $cid, $gw, self::inbox($gw), $env]);
     }
 
-    /** Dissolves a group: every member leaves it. */
+    /** Dissolves a group: every member leaves it (op_ungroup.lua). */
     public static function ungroup($group): void
     {
         $gid = self::id($group);
-        [$members, $gws] = self::script('group_dissolve', [self::groupKey($gid), self::groupGwKey($gid)]);
-        $r = self::redis();
-        foreach ($members ?: [] as $cid) {
-            $r->sRem(self::clientGroupsKey($cid), $gid);
-        }
-        foreach ($gws ?: [] as $gw) {
-            self::publish((string) $gw, ['op' => 'ungroup', 'groups' => [$gid]]);
-        }
-        self::dropIfEmpty(self::$prefix . 'groups', $gid, self::groupKey($gid));
+        $keys = [self::groupKey($gid), self::groupGwKey($gid), self::$prefix . 'groups'];
+        self::script('op_ungroup', $keys, [$gid, self::$prefix, self::json(['op' => 'ungroup', 'groups' => [$gid]])]);
     }
 
     // ---- uids -------------------------------------------------------------------------
 
-    /** Binds a live client to a uid (moving it from another uid). False when not connected. */
+    /** Binds a live client to a uid, moving it from another uid (op_bind.lua). False when not connected. */
     public static function bindUid($client_id, $uid): bool
     {
         $cid = (string) $client_id;
         $gw = self::gatewayOf($cid);
         $uid = self::id($uid);
-        [$ok, $old] = self::script('client_bind', [self::clientKey($cid)], [$uid]);
-        if ((int) $ok === 0) {
-            return false;
-        }
-        $r = self::redis();
-        $r->sAdd(self::uidKey($uid), $cid);
-        $r->sAdd(self::$prefix . 'uids', $uid);
-        $left = null;
-        if ($old !== '' && $old !== false && $old !== null && (string) $old !== $uid) {
-            $left = (int) self::script('uid_remove', [self::uidKey((string) $old)], [$cid]);
-        }
-        self::publish($gw, ['op' => 'bind', 'clients' => [$cid], 'uids' => [$uid]]);
-        if ($left === 0) {
-            self::dropIfEmpty(self::$prefix . 'uids', (string) $old, self::uidKey((string) $old));
-        }
-        return true;
+        $keys = [self::clientKey($cid), self::uidKey($uid), self::$prefix . 'uids'];
+        $env = self::json(['op' => 'bind', 'clients' => [$cid], 'uids' => [$uid]]);
+        return (int) self::script('op_bind', $keys, [$uid, $cid, self::$prefix, self::inbox($gw), $env]) === 1;
     }
 
-    /** Unbinds a client from a uid (not an error when it is not bound to it). */
+    /** Unbinds a client from a uid (op_unbind.lua; not an error when it is not bound to it). */
     public static function unbindUid($client_id, $uid): void
     {
         $cid = (string) $client_id;
         $gw = self::gatewayOf($cid);
         $uid = self::id($uid);
-        self::script('client_unbind', [self::clientKey($cid)], [$uid]);
-        $left = (int) self::script('uid_remove', [self::uidKey($uid)], [$cid]);
-        self::publish($gw, ['op' => 'unbind', 'clients' => [$cid], 'uids' => [$uid]]);
-        if ($left === 0) {
-            self::dropIfEmpty(self::$prefix . 'uids', $uid, self::uidKey($uid));
-        }
+        $keys = [self::clientKey($cid), self::uidKey($uid), self::$prefix . 'uids'];
+        $env = self::json(['op' => 'unbind', 'clients' => [$cid], 'uids' => [$uid]]);
+        self::script('op_unbind', $keys, [$uid, $cid, self::inbox($gw), $env]);
     }
 
     // ---- sessions ---------------------------------------------------------------------
