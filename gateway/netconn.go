@@ -16,8 +16,8 @@ import (
 // writeBufSize must hold the largest control frame (125 + 14 bytes), so that
 // each frame coder/websocket writes reaches rawConn.Write in one call.
 const (
-	readBufSize  = 512
-	writeBufSize = 256
+	readBufSize  = 256
+	writeBufSize = 160
 )
 
 // hijackWriter hands coder/websocket our own buffers and a rawConn when it
