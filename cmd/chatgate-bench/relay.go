@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/session"
+)
+
+// The relay is the client-publish path's business worker: chatgate gateways
+// append each client frame to the events stream (GatewayWorker's
+// BusinessWorker onMessage), and this process reads the stream and sends
+// each "say" to its room with Store.SendToGroup, the way the chat app would.
+// Socket.IO does the same work inside its server process (socket.on("say")
+// → io.to(room).emit), so the relay's CPU counts as server CPU.
+
+// sayFrame is what a bench client sends.
+type sayFrame struct {
+	Room    string `json:"room"`
+	Content string `json:"content"`
+	TS      int64  `json:"ts"`
+}
+
+// roomMsg is what the room receives (the peer's {from, content, ts}).
+type roomMsg struct {
+	Type    string `json:"type"`
+	From    string `json:"from"`
+	Content string `json:"content"`
+	TS      int64  `json:"ts"`
+}
+
+func relayMain(args []string) error {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	redisURL := fs.String("redis-url", "", "Redis URL")
+	prefix := fs.String("redis-prefix", session.DefaultPrefix, "key prefix")
+	conc := fs.Int("concurrency", 16, "room sends in flight")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	store, err := session.Open(ctx, *redisURL, 5*time.Second, &session.Options{Prefix: *prefix, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	log.Info("relay ready", "stream", store.EventsStream())
+	err = relay(ctx, store, *conc, log)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// relay reads new events (XREAD, no consumer group: one relay) and sends
+// every message event to its room, conc at a time, in stream order per batch.
+func relay(ctx context.Context, store *session.Store, conc int, log *slog.Logger) error {
+	rdb := store.Redis()
+	last := "$"
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for ctx.Err() == nil {
+		res, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{store.EventsStream(), last}, Count: 1000, Block: time.Second}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			log.Warn("xread", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		for _, st := range res {
+			for _, m := range st.Messages {
+				last = m.ID
+				if m.Values["type"] != session.EventMessage {
+					continue
+				}
+				data, _ := m.Values["data"].(string)
+				uid, _ := m.Values["uid"].(string)
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					if err := say(ctx, store, uid, data); err != nil {
+						log.Warn("relay say", "err", err)
+					}
+				}()
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+func say(ctx context.Context, store *session.Store, uid, data string) error {
+	var f sayFrame
+	if err := json.Unmarshal([]byte(data), &f); err != nil || f.Room == "" {
+		return fmt.Errorf("bad say frame %q: %v", data, err)
+	}
+	out, _ := json.Marshal(roomMsg{Type: "say", From: uid, Content: f.Content, TS: f.TS})
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return store.SendToGroup(ctx, f.Room, out)
+}
