@@ -67,7 +67,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.metrics.connects.Add(1)
 	g.event(&session.Event{Type: session.EventConnect, ClientID: c.id, Uid: uid, IP: ip, At: c.at})
-	c.enqueue(textFrame([]byte(`{"type":"init","client_id":"` + c.id + `"}`)))
+	c.enqueue(textFrame(`{"type":"init","client_id":"` + c.id + `"}`))
 	g.handlers.Add(1) // the reader counts as a handler until it has forgotten c
 	go func() {
 		defer g.handlers.Add(-1)

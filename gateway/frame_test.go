@@ -18,7 +18,7 @@ func TestTextFrame(t *testing.T) {
 	}
 	for _, tt := range tests {
 		payload := bytes.Repeat([]byte{'x'}, tt.n)
-		f := textFrame(payload)
+		f := textFrame(string(payload))
 		if !bytes.Equal(f[:len(tt.header)], tt.header) {
 			t.Errorf("len %d: header % x, want % x", tt.n, f[:len(tt.header)], tt.header)
 		}

@@ -70,7 +70,7 @@ func New(store Store, opts *Options) (*Gateway, error) {
 		resync: make(chan struct{}, 1),
 	}
 	if o.PingData != "" {
-		g.pingData = textFrame([]byte(o.PingData))
+		g.pingData = textFrame(o.PingData)
 	}
 	noErr := error(nil)
 	g.aliveErr.Store(&noErr)

@@ -32,7 +32,7 @@ func (g *Gateway) HandleEnvelope(env *session.Envelope) {
 // deliver frames the payload once and queues the same frame for every local
 // target.
 func (g *Gateway) deliver(env *session.Envelope) {
-	msg := textFrame([]byte(env.Payload))
+	msg := textFrame(env.Payload)
 	x := g.idx
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -87,7 +87,7 @@ func (g *Gateway) deliver(env *session.Envelope) {
 func (g *Gateway) closeClients(env *session.Envelope) {
 	var msg []byte
 	if env.Payload != "" {
-		msg = textFrame([]byte(env.Payload))
+		msg = textFrame(env.Payload)
 	}
 	reason := env.Reason
 	if reason == "" {

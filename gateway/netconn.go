@@ -168,8 +168,9 @@ const (
 )
 
 // textFrame returns payload framed as one unmasked, final text frame
-// (RFC 6455 §5.2): the bytes every recipient gets.
-func textFrame(payload []byte) []byte {
+// (RFC 6455 §5.2): the bytes every recipient gets. It takes the string the
+// envelope decoded, so the payload is copied once, into the frame.
+func textFrame(payload string) []byte {
 	n := len(payload)
 	var f []byte
 	switch {

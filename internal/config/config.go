@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/chatgate/chatgate/session"
 )
 
 // Config is every setting of every role.
@@ -69,7 +71,7 @@ func EnvName(flagName string) string {
 
 func (c *Config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL: redis://host:6379/0, redis://sentinel:26379?master_name=NAME, redis-cluster://host:7000?addr=host2:7000. Empty in all-in-one mode: start an embedded in-memory Redis")
-	fs.StringVar(&c.RedisPrefix, "redis-prefix", "chat:", "prefix of every Redis key and channel")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", session.DefaultPrefix, "prefix of every Redis key and channel")
 	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 5*time.Second, "timeout of each Redis operation and of the start-up check")
 	fs.StringVar(&c.EmbeddedAddr, "embedded-redis-addr", "127.0.0.1:0", "all-in-one mode: where the embedded Redis listens (loopback; printed at start-up)")
 
