@@ -55,12 +55,6 @@ func New(rdb redis.UniversalClient, opts *Options) *Store {
 	return &Store{rdb: rdb, k: keys{o.Prefix}, sharded: sharded, log: o.Logger}
 }
 
-// ValidatePrefix reports whether p can be used as Options.Prefix.
-func ValidatePrefix(p string) error { return validPrefix(p) }
-
-// Prefix returns the key prefix in use.
-func (s *Store) Prefix() string { return s.k.p }
-
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
