@@ -31,14 +31,15 @@ import (
 
 var faultBuild struct {
 	once sync.Once
+	dir  string // removed by TestMain
 	path string
 	err  error
 }
 
 // faultBinary builds cmd/chatgate once per test process and returns its path.
-// The binary lives at a fixed per-user path and is replaced atomically, so
-// that runs do not pile up copies in the temp dir. CHATGATE_TEST_BIN names a
-// prebuilt binary to use instead.
+// Each test process builds into a directory of its own (removed by TestMain),
+// so concurrent runs from different checkouts never swap binaries under each
+// other. CHATGATE_TEST_BIN names a prebuilt binary to use instead.
 func faultBinary(t *testing.T) string {
 	t.Helper()
 	faultBuild.once.Do(func() {
@@ -46,24 +47,33 @@ func faultBinary(t *testing.T) string {
 			faultBuild.path = p
 			return
 		}
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("chatgate-fault-%d", os.Getuid()))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		dir, err := os.MkdirTemp("", "chatgate-fault-")
+		if err != nil {
 			faultBuild.err = err
 			return
 		}
-		tmp := filepath.Join(dir, fmt.Sprintf("chatgate.%d", os.Getpid()))
-		out, err := exec.Command("go", "build", "-o", tmp, "github.com/chatgate/chatgate/cmd/chatgate").CombinedOutput()
+		faultBuild.dir = dir
+		path := filepath.Join(dir, "chatgate")
+		out, err := exec.Command("go", "build", "-o", path, "github.com/chatgate/chatgate/cmd/chatgate").CombinedOutput()
 		if err != nil {
 			faultBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
 			return
 		}
-		faultBuild.path = filepath.Join(dir, "chatgate")
-		faultBuild.err = os.Rename(tmp, faultBuild.path)
+		faultBuild.path = path
 	})
 	if faultBuild.err != nil {
 		t.Fatalf("build chatgate: %v", faultBuild.err)
 	}
 	return faultBuild.path
+}
+
+// TestMain removes the binary faultBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if faultBuild.dir != "" {
+		_ = os.RemoveAll(faultBuild.dir)
+	}
+	os.Exit(code)
 }
 
 // faultProc is one chatgate child process.
