@@ -66,7 +66,7 @@ func TestChatKeysDocumented(t *testing.T) {
 	}
 	k := keys{""}
 	built := []Key{k.chatRoom("id"), k.chatRooms(), k.chatMembers("id"), k.chatHistory("id"), k.chatUser("uid"),
-		k.chatLogin("sid"), k.chatRevoked("sid"), k.chatLimit("key")}
+		k.chatLogin("sid"), k.chatLogout("sid"), k.chatTokens("sid"), k.chatRevoked("jti"), k.chatLimit("key")}
 	if fmt.Sprint(documented) != fmt.Sprint(built) {
 		t.Fatalf("doc lists %v, code builds %v", documented, built)
 	}
