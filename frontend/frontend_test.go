@@ -122,6 +122,7 @@ type fakeBackend struct {
 	token      string
 	logins     []map[string]any
 	meCalls    int
+	tokenCalls int
 	logouts    int
 	cspReports []string
 	notFound   []string
@@ -218,7 +219,6 @@ func (fb *fakeBackend) meLocked() map[string]any {
 		m[k] = v
 	}
 	m["csrf_token"] = fakeCSRF
-	m["token"] = fb.newTokenLocked()
 	return m
 }
 
@@ -292,6 +292,15 @@ func (fb *fakeBackend) appHandler() http.Handler {
 			m["room_id"] = fb.roomID
 		}
 		writeJSON(w, 200, m)
+	})
+	mux.HandleFunc("POST /api/token", func(w http.ResponseWriter, r *http.Request) {
+		if !fb.checkWrite(w, r, true) {
+			return
+		}
+		fb.mu.Lock()
+		defer fb.mu.Unlock()
+		fb.tokenCalls++
+		writeJSON(w, 200, map[string]any{"token": fb.newTokenLocked(), "expires_at": time.Now().Add(5 * time.Minute).Unix()})
 	})
 	mux.HandleFunc("POST /api/logout", func(w http.ResponseWriter, r *http.Request) {
 		if !fb.checkWrite(w, r, true) {
@@ -872,6 +881,10 @@ func TestChatPageInBrowser(t *testing.T) {
 	t.Logf("screenshots: %s, %s, %s (folder %s)", desktop, phone, phoneUsers, shots)
 
 	// --- reconnect after the server closes the socket: reconnecting, then connected and re-bound.
+	// A token that is still good is used again (no POST /api/token).
+	fb.mu.Lock()
+	tokensBefore, tokBefore := fb.tokenCalls, fb.token
+	fb.mu.Unlock()
 	gate := make(chan struct{})
 	fb.setGate(gate)
 	c2.closeWith(websocket.StatusGoingAway, "bye")
@@ -881,19 +894,25 @@ func TestChatPageInBrowser(t *testing.T) {
 	c3 := recvWithin(t, fb.conns, "reconnection")
 	fb.expectBind(t, c3.id)
 	b.waitFor(`document.getElementById('status').dataset.state === 'connected'`, 5*time.Second)
-
-	// 4001: the token is stale, so the page fetches /api/me for a new one first.
 	fb.mu.Lock()
-	meBefore, oldTok := fb.meCalls, fb.token
+	tokensAfter := fb.tokenCalls
+	fb.mu.Unlock()
+	if tokensAfter != tokensBefore || c3.token != tokBefore {
+		t.Fatalf("plain reconnect: POST /api/token calls %d -> %d, socket token %q, want the unexpired %q", tokensBefore, tokensAfter, c3.token, tokBefore)
+	}
+
+	// 4001: the token is stale, so the page gets a new one (POST /api/token) first.
+	fb.mu.Lock()
+	tokBefore4001, oldTok := fb.tokenCalls, fb.token
 	fb.mu.Unlock()
 	c3.closeWith(4001, "token expired")
 	c4 := recvWithin(t, fb.conns, "reconnection after 4001")
 	fb.expectBind(t, c4.id)
 	fb.mu.Lock()
-	meAfter, newTok := fb.meCalls, fb.token
+	tokAfter4001, newTok := fb.tokenCalls, fb.token
 	fb.mu.Unlock()
-	if meAfter <= meBefore || c4.token == oldTok || c4.token != newTok {
-		t.Fatalf("after 4001: /api/me calls %d -> %d, socket token %q (old %q, newest %q)", meBefore, meAfter, c4.token, oldTok, newTok)
+	if tokAfter4001 <= tokBefore4001 || c4.token == oldTok || c4.token != newTok {
+		t.Fatalf("after 4001: POST /api/token calls %d -> %d, socket token %q (old %q, newest %q)", tokBefore4001, tokAfter4001, c4.token, oldTok, newTok)
 	}
 	b.waitFor(`document.getElementById('status').dataset.state === 'connected'`, 5*time.Second)
 

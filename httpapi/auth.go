@@ -3,12 +3,15 @@ package httpapi
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	fsession "github.com/gofiber/fiber/v2/middleware/session"
+
+	"github.com/chatgate/chatgate/session"
 )
 
 // Fields of a login session (Fiber session data, stored in Redis).
@@ -55,8 +58,11 @@ func loadUser(sess *fsession.Session) *user {
 // requireLogin loads the login session (401 without one) and, on every
 // state-changing request, checks X-CSRF-Token against the session's token
 // in constant time (403 otherwise).
+//
+// A logged-out session is not found here (session.LoginStorage), even while
+// a request that loaded it before the logout is still running.
 func (s *Server) requireLogin(c *fiber.Ctx) error {
-	sess, err := s.sessions.Get(c)
+	sess, err := s.sessionStore(c).Get(c)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -119,13 +125,16 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if !ok {
 		return errBadRequest("bad_name", "name must be 1 to 32 visible characters")
 	}
+	if err := safeName(name); err != nil {
+		return err
+	}
 	if !oneOf(req.Avatar, avatars) {
 		return errBadRequest("bad_avatar", "avatar must be one of GET /api/config avatars")
 	}
 	if !oneOf(req.Bubble, bubbles) {
 		return errBadRequest("bad_bubble", "bubble must be one of GET /api/config bubbles")
 	}
-	sess, err := s.sessions.Get(c)
+	sess, err := s.sessionStore(c).Get(c)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -147,36 +156,29 @@ func (s *Server) login(c *fiber.Ctx) error {
 	for k, v := range map[string]string{sessUid: u.uid, sessName: u.name, sessAvatar: u.avatar, sessBubble: u.bubble, sessCSRF: u.csrf} {
 		sess.Set(k, v)
 	}
-	resp, err := s.loginResponse(u)
-	if err != nil {
+	if err := saveSession(sess); err != nil {
 		return err
 	}
-	if err := sess.Save(); err != nil {
+	return c.JSON(loginResponse{Uid: u.uid, Name: u.name, Avatar: u.avatar, Bubble: u.bubble, CSRFToken: u.csrf})
+}
+
+// saveSession saves a login session; one that logged out meanwhile is not
+// saved (session.ErrLoggedOut) and the request answers 401.
+func saveSession(sess *fsession.Session) error {
+	err := sess.Save()
+	switch {
+	case errors.Is(err, session.ErrLoggedOut):
+		return errNotLoggedIn
+	case err != nil:
 		return unavailable(err)
 	}
-	return c.JSON(resp)
+	return nil
 }
 
-func (s *Server) loginResponse(u *user) (loginResponse, error) {
-	r := loginResponse{Uid: u.uid, Name: u.name, Avatar: u.avatar, Bubble: u.bubble, CSRFToken: u.csrf}
-	if s.o.Tokens != nil {
-		tok, err := s.o.Tokens.Sign(u.uid, u.sid)
-		if err != nil {
-			return r, err
-		}
-		r.Token = tok
-	}
-	return r, nil
-}
-
-// me returns the logged-in user with a fresh connect token.
+// me returns the logged-in user and the entered room.
 func (s *Server) me(c *fiber.Ctx) error {
 	u := currentUser(c)
-	lr, err := s.loginResponse(u)
-	if err != nil {
-		return err
-	}
-	resp := meResponse{loginResponse: lr}
+	resp := meResponse{loginResponse: loginResponse{Uid: u.uid, Name: u.name, Avatar: u.avatar, Bubble: u.bubble, CSRFToken: u.csrf}}
 	if u.room != "" {
 		room := u.room
 		resp.RoomID = &room
@@ -197,15 +199,39 @@ func (s *Server) logout(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// endLogin revokes u's tokens first (so a reconnect racing the close is
-// refused), then closes its connections and forgets its profile.
+// connectToken mints a connect token for the login's uid (POST /api/token).
+// Its id is recorded with the login session, so that logout revokes it; the
+// session id itself never leaves the cookie.
+func (s *Server) connectToken(c *fiber.Ctx) error {
+	u := currentUser(c)
+	if s.o.Tokens == nil {
+		return c.JSON(tokenResponse{})
+	}
+	tok, claims, err := s.o.Tokens.Sign(u.uid)
+	if err != nil {
+		return err
+	}
+	err = s.store.RecordToken(c.UserContext(), u.sid, claims.ID, s.o.Tokens.TTL())
+	switch {
+	case errors.Is(err, session.ErrLoggedOut):
+		return errNotLoggedIn
+	case err != nil:
+		return unavailable(err)
+	}
+	return c.JSON(tokenResponse{Token: tok, ExpiresAt: claims.Expires.Unix()})
+}
+
+// endLogin ends the login session for good and revokes its tokens first (so
+// that neither a request racing the logout brings the session back nor a
+// reconnect racing the close gets in), then closes its connections and
+// forgets its profile.
 func (s *Server) endLogin(c *fiber.Ctx, u *user) error {
 	ctx := c.UserContext()
-	ttl := s.o.SessionTTL
+	tokenTTL := s.o.SessionTTL
 	if s.o.Tokens != nil {
-		ttl = s.o.Tokens.TTL()
+		tokenTTL = s.o.Tokens.TTL()
 	}
-	if err := s.store.RevokeLogin(ctx, u.sid, ttl); err != nil {
+	if err := s.store.EndLogin(ctx, u.sid, s.o.SessionTTL, tokenTTL); err != nil {
 		return unavailable(err)
 	}
 	cids, err := s.store.ClientIDsByUid(ctx, u.uid)

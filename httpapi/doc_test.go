@@ -19,6 +19,7 @@ var docExamples = map[string]func() any{
 	"loginRequest":   func() any { return &loginRequest{} },
 	"loginResponse":  func() any { return &loginResponse{} },
 	"meResponse":     func() any { return &meResponse{} },
+	"tokenResponse":  func() any { return &tokenResponse{} },
 	"roomList":       func() any { return &[]roomListItem{} },
 	"roomRequest":    func() any { return &roomRequest{} },
 	"roomResponse":   func() any { return &roomResponse{} },

@@ -162,6 +162,19 @@ func (c *client) login(name string) loginResponse {
 	return c.me
 }
 
+// token gets a connect token (POST /api/token) and its verified claims.
+func (c *client) token() (string, token.Claims) {
+	c.env.t.Helper()
+	r := c.do("POST", "/api/token", nil)
+	var tr tokenResponse
+	r.decode(c.env.t, &tr)
+	claims, err := c.env.signer.Verify(tr.Token)
+	if r.status != 200 || err != nil || claims.Uid != c.me.Uid || tr.ExpiresAt != claims.Expires.Unix() {
+		c.env.t.Fatalf("token: %d %s: %+v %v", r.status, r.body, claims, err)
+	}
+	return tr.Token, claims
+}
+
 func (c *client) enter(room string) {
 	c.env.t.Helper()
 	if r := c.do("POST", "/api/rooms/"+room+"/enter", nil); r.status != 200 {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/chatgate/chatgate/internal/token"
@@ -18,10 +19,14 @@ type Options struct {
 	// GatewayPort is the port of the derived gateway URL. Default 7272.
 	GatewayPort int
 
-	// Tokens signs the connect tokens returned by login and GET /api/me.
-	// Default nil: no tokens ("token" is ""), so gateways must accept
-	// unsigned connections and the page binds through POST /api/bind.
+	// Tokens signs the connect tokens of POST /api/token. Default nil: no
+	// tokens ("token" is ""), so gateways must accept unsigned connections
+	// and the page binds through POST /api/bind.
 	Tokens *token.Signer
+	// TokenPerMinute is the connect tokens a user may get per minute (each
+	// is remembered with the login until it expires, for logout to revoke).
+	// Default 30; negative disables the limit.
+	TokenPerMinute int
 
 	// SessionTTL is the lifetime of a login session. Default 24h.
 	SessionTTL time.Duration
@@ -51,10 +56,16 @@ type Options struct {
 	// room. Default "lobby" named "Lobby"; "-" creates none.
 	DefaultRoom string
 
-	// TrustedProxies are the IPs or CIDRs of reverse proxies (an ingress)
-	// whose X-Forwarded-For names the client, for the per-IP rate limits.
-	// Default none: the peer address is the client.
-	TrustedProxies []string
+	// TrustedProxies are the networks of reverse proxies (an ingress) whose
+	// X-Forwarded-For, -Proto and -Host headers are believed: the client IP
+	// of the per-IP rate limits is then the last X-Forwarded-For address that
+	// is not a trusted proxy, and -Proto/-Host shape the gateway URL and the
+	// cookie's Secure attribute. Default none: those headers are ignored from
+	// every peer, and the peer address is the client.
+	TrustedProxies []netip.Prefix
+	// CookieSecure says when the login cookie is marked Secure. Default
+	// CookieSecureAuto.
+	CookieSecure CookieSecure
 
 	// Frontend holds the browser page served at / (index.html at its root).
 	// Default nil: API only.
@@ -62,6 +73,20 @@ type Options struct {
 	// Logger is the server's logger. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// CookieSecure is a policy for the login cookie's Secure attribute.
+type CookieSecure string
+
+// Cookie policies (--cookie-secure).
+const (
+	// CookieSecureAuto marks the cookie Secure when the request came over
+	// https: TLS to this server, or a trusted proxy's X-Forwarded-Proto: https.
+	CookieSecureAuto CookieSecure = "auto"
+	// CookieSecureAlways always marks it Secure (the page must be served over https).
+	CookieSecureAlways CookieSecure = "always"
+	// CookieSecureNever never does (plain-http development behind a TLS proxy that is not trusted).
+	CookieSecureNever CookieSecure = "never"
+)
 
 func (o *Options) withDefaults() Options {
 	c := Options{}
@@ -85,6 +110,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.SayPerMinute == 0 {
 		c.SayPerMinute = 60
+	}
+	if c.TokenPerMinute == 0 {
+		c.TokenPerMinute = 30
+	}
+	if c.CookieSecure == "" {
+		c.CookieSecure = CookieSecureAuto
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 64 << 10

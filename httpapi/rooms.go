@@ -39,6 +39,9 @@ func (s *Server) createRoom(c *fiber.Ctx) error {
 	if !ok {
 		return errBadRequest("bad_name", "room name must be 1 to 64 visible characters")
 	}
+	if err := safeName(name); err != nil {
+		return err
+	}
 	ctx := c.UserContext()
 	n, err := s.store.RoomCount(ctx)
 	if err != nil {
@@ -80,8 +83,8 @@ func (s *Server) enterRoom(c *fiber.Ctx) error {
 	u := currentUser(c)
 	if u.room != r.ID {
 		u.sess.Set(sessRoom, r.ID)
-		if err := u.sess.Save(); err != nil {
-			return unavailable(err)
+		if err := saveSession(u.sess); err != nil {
+			return err
 		}
 		if u.room != "" {
 			if err := s.leaveRoom(c, u, u.room); err != nil {

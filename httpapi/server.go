@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -20,11 +21,13 @@ import (
 
 // Server is the chat app. Serve App() and call Run for its lifetime.
 type Server struct {
-	store    *session.Store
-	o        Options
-	log      *slog.Logger
-	app      *fiber.App
-	sessions *fsession.Store
+	store *session.Store
+	o     Options
+	log   *slog.Logger
+	app   *fiber.App
+	// sessions and secureSessions are one login store (same Redis keys)
+	// whose cookies differ only by the Secure attribute; sessionStore picks.
+	sessions, secureSessions *fsession.Store
 }
 
 // sessionCookie names the login cookie (HttpOnly, SameSite=Lax).
@@ -36,15 +39,29 @@ func New(store *session.Store, opts *Options) (*Server, error) {
 		return nil, errors.New("httpapi: nil store")
 	}
 	o := opts.withDefaults()
+	switch o.CookieSecure {
+	case CookieSecureAuto, CookieSecureAlways, CookieSecureNever:
+	default:
+		return nil, fmt.Errorf("httpapi: cookie policy %q: want auto, always or never", o.CookieSecure)
+	}
 	s := &Server{store: store, o: o, log: o.Logger.With("component", "httpapi")}
-	s.sessions = fsession.New(fsession.Config{
-		Expiration:     o.SessionTTL,
-		Storage:        store.LoginStorage(o.RequestTimeout),
-		KeyLookup:      "cookie:" + sessionCookie,
-		CookieHTTPOnly: true,
-		CookieSameSite: fiber.CookieSameSiteLaxMode,
-		CookiePath:     "/",
-	})
+	logins := store.LoginStorage(o.RequestTimeout)
+	sessionConfig := func(secure bool) fsession.Config {
+		return fsession.Config{
+			Expiration:     o.SessionTTL,
+			Storage:        logins,
+			KeyLookup:      "cookie:" + sessionCookie,
+			CookieHTTPOnly: true,
+			CookieSecure:   secure,
+			CookieSameSite: fiber.CookieSameSiteLaxMode,
+			CookiePath:     "/",
+		}
+	}
+	s.sessions, s.secureSessions = fsession.New(sessionConfig(false)), fsession.New(sessionConfig(true))
+	proxies := make([]string, len(o.TrustedProxies))
+	for i, p := range o.TrustedProxies {
+		proxies[i] = p.String()
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "chatgate",
 		BodyLimit:             o.MaxBodyBytes,
@@ -53,21 +70,30 @@ func New(store *session.Store, opts *Options) (*Server, error) {
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
-		// Only a trusted proxy's X-Forwarded-For is believed (c.IP()).
-		EnableTrustedProxyCheck: len(o.TrustedProxies) > 0,
-		TrustedProxies:          o.TrustedProxies,
-		ProxyHeader:             proxyHeader(o.TrustedProxies),
-		EnableIPValidation:      true,
+		// X-Forwarded-Proto and -Host (c.Protocol, c.Hostname) are believed
+		// from trusted proxies only; with none configured, from no one. The
+		// client IP is clientIP's, not c.IP's (which takes the left-most,
+		// client-forged X-Forwarded-For address), so no ProxyHeader.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          proxies,
 	})
 	s.routes()
 	return s, nil
 }
 
-func proxyHeader(trusted []string) string {
-	if len(trusted) == 0 {
-		return ""
+// sessionStore is the login store whose cookie suits the request: Secure
+// per Options.CookieSecure.
+func (s *Server) sessionStore(c *fiber.Ctx) *fsession.Store {
+	switch s.o.CookieSecure {
+	case CookieSecureAlways:
+		return s.secureSessions
+	case CookieSecureNever:
+		return s.sessions
 	}
-	return fiber.HeaderXForwardedFor
+	if c.Protocol() == "https" { // TLS, or a trusted proxy's X-Forwarded-Proto
+		return s.secureSessions
+	}
+	return s.sessions
 }
 
 // App returns the Fiber app: serve it, or add routes to it (paths under
@@ -79,6 +105,7 @@ func (s *Server) routes() {
 	a.Use(recover.New())
 	a.Use(securityHeaders)
 	a.Use(s.requestContext)
+	a.Use(s.clientAddr)
 	a.Use(compress.New())
 	a.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
 	a.Get("/readyz", s.readyz)
@@ -90,6 +117,7 @@ func (s *Server) routes() {
 	sayIP := s.limit("say-ip", s.o.SayPerMinute, ipKey)
 	sayUser := s.limit("say-uid", s.o.SayPerMinute, uidKey)
 	a.Get("/api/me", auth, s.me)
+	a.Post("/api/token", auth, s.limit("token", s.o.TokenPerMinute, uidKey), s.connectToken)
 	a.Get("/api/rooms", auth, s.listRooms)
 	a.Post("/api/rooms", auth, sayIP, sayUser, s.createRoom)
 	a.Post("/api/rooms/:id/enter", auth, s.enterRoom)
@@ -145,13 +173,14 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	return c.SendString("ready\n")
 }
 
-func ipKey(c *fiber.Ctx) string { return "ip:" + c.IP() }
+// ipKey keys a per-IP limit by the client address (clientAddr).
+func ipKey(c *fiber.Ctx) string { return "ip:" + clientAddrOf(c) }
 
 func uidKey(c *fiber.Ctx) string {
 	if u := currentUser(c); u != nil {
 		return "uid:" + u.uid
 	}
-	return "ip:" + c.IP()
+	return ipKey(c)
 }
 
 // limit allows perMinute requests per key in a fixed one-minute window,

@@ -18,15 +18,21 @@ type loginRequest struct {
 	Bubble string `json:"bubble"`
 }
 
-// loginResponse is POST /api/login: the user, the CSRF token for later
-// state-changing requests and the connect token for the gateway.
+// loginResponse is POST /api/login: the user and the CSRF token for later
+// state-changing requests.
 type loginResponse struct {
 	Uid       string `json:"uid"`
 	Name      string `json:"name"`
 	Avatar    string `json:"avatar"`
 	Bubble    string `json:"bubble"`
 	CSRFToken string `json:"csrf_token"`
+}
+
+// tokenResponse is POST /api/token: a connect token for the gateway and its
+// expiry (unix seconds).
+type tokenResponse struct {
 	Token     string `json:"token"`
+	ExpiresAt int64  `json:"expires_at"`
 }
 
 // meResponse is GET /api/me: loginResponse plus the entered room (null if none).

@@ -54,6 +54,39 @@ func cleanName(s string, max int) (string, bool) {
 	return s, visible && n <= max
 }
 
+// maxMarkRun is the most combining marks a name may have in a row: enough
+// for decomposed Vietnamese (two on one vowel), not for stacked "Zalgo" text
+// that draws over the lines around it.
+const maxMarkRun = 2
+
+// safeName refuses names that display as something they are not (issue 10,
+// item 13): bidirectional controls and overrides, which reorder what
+// follows them ("Bob\u202Etxt.exe" shows as "Bobexe.txt"), and stacked
+// combining marks. 400 unsafe_name.
+func safeName(s string) error {
+	run := 0
+	for _, r := range s {
+		if isBidiControl(r) {
+			return errBadRequest("unsafe_name", "names may not contain bidirectional controls (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069)")
+		}
+		if !unicode.Is(unicode.M, r) {
+			run = 0
+			continue
+		}
+		if run++; run > maxMarkRun {
+			return errBadRequest("unsafe_name", "names may not stack more than 2 combining marks on a character")
+		}
+	}
+	return nil
+}
+
+// isBidiControl reports the explicit bidirectional formatting characters
+// (Unicode UAX #9): marks, embeddings, overrides and isolates.
+func isBidiControl(r rune) bool {
+	return r == '\u061C' || r == '\u200E' || r == '\u200F' ||
+		(r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
+}
+
 // validContent reports whether s is 1..maxContentRunes runes of valid UTF-8
 // with something other than white space.
 func validContent(s string) bool {

@@ -3,7 +3,7 @@ package session
 import "errors"
 
 // Keys of the chat app (httpapi): rooms, their history, user profiles, login
-// sessions, revoked logins and rate-limit counters. They share the Store's
+// sessions, logouts, connect token ids and rate-limit counters. They share the Store's
 // prefix; docs/http-api.md lists them.
 //
 //	room:{id}      hash   name, created (unix ms)
@@ -12,7 +12,9 @@ import "errors"
 //	history:{id}   list   public messages of a room as JSON, oldest first, capped
 //	user:{uid}     hash   name, avatar, bubble of a logged-in user (TTL = login lifetime)
 //	login:{sid}    string a login session (fiber session data), TTL = login lifetime
-//	revoked:{sid}  string "1" while tokens of a logged-out session must be refused
+//	logout:{sid}   string "1" once a login session logged out: it is never saved again, TTL = login lifetime
+//	tokens:{sid}   set    ids (jti) of the connect tokens issued to a login session, TTL = token lifetime
+//	revoked:{jti}  string "1" while a revoked connect token must be refused, TTL = token lifetime
 //	limit:{key}    string a rate-limit counter (INCR), TTL = its window
 func (k keys) chatRoom(id string) Key     { return Key(k.p + "room:{" + id + "}") }
 func (k keys) chatRooms() Key             { return Key(k.p + "rooms") }
@@ -20,7 +22,9 @@ func (k keys) chatMembers(id string) Key  { return Key(k.p + "members:{" + id + 
 func (k keys) chatHistory(id string) Key  { return Key(k.p + "history:{" + id + "}") }
 func (k keys) chatUser(uid string) Key    { return Key(k.p + "user:{" + uid + "}") }
 func (k keys) chatLogin(sid string) Key   { return Key(k.p + "login:{" + sid + "}") }
-func (k keys) chatRevoked(sid string) Key { return Key(k.p + "revoked:{" + sid + "}") }
+func (k keys) chatLogout(sid string) Key  { return Key(k.p + "logout:{" + sid + "}") }
+func (k keys) chatTokens(sid string) Key  { return Key(k.p + "tokens:{" + sid + "}") }
+func (k keys) chatRevoked(jti string) Key { return Key(k.p + "revoked:{" + jti + "}") }
 func (k keys) chatLimit(key string) Key   { return Key(k.p + "limit:{" + key + "}") }
 func (k keys) chatLoginPattern() string   { return k.p + "login:{*" }
 
@@ -30,6 +34,9 @@ var (
 	ErrNoRoom = errors.New("no such room")
 	// ErrNoUser: the uid names no logged-in user.
 	ErrNoUser = errors.New("no such user")
+	// ErrLoggedOut: the login session logged out; it cannot be saved again
+	// nor be issued connect tokens.
+	ErrLoggedOut = errors.New("logged out")
 	// ErrNoConsumerGroup: the events stream or its consumer group is gone
 	// (Redis lost its data); create it again with EnsureEventsGroup.
 	ErrNoConsumerGroup = errors.New("no consumer group")

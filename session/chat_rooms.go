@@ -192,21 +192,3 @@ func (s *Store) DeleteUser(ctx context.Context, uid string) error {
 	}
 	return wrap("delete user", s.rdb.Del(ctx, string(s.k.chatUser(uid))).Err())
 }
-
-// RevokeLogin marks login session sid as logged out for ttl (the lifetime of
-// the connect tokens it may have been issued), so gateways refuse them.
-func (s *Store) RevokeLogin(ctx context.Context, sid string, ttl time.Duration) error {
-	if err := validID(sid); err != nil {
-		return wrap("revoke login", err)
-	}
-	return wrap("revoke login", s.rdb.Set(ctx, string(s.k.chatRevoked(sid)), "1", ttl).Err())
-}
-
-// LoginRevoked reports whether login session sid logged out (RevokeLogin).
-func (s *Store) LoginRevoked(ctx context.Context, sid string) (bool, error) {
-	if err := validID(sid); err != nil {
-		return false, wrap("login revoked", err)
-	}
-	n, err := s.rdb.Exists(ctx, string(s.k.chatRevoked(sid))).Result()
-	return n > 0, wrap("login revoked", err)
-}

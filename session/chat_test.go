@@ -36,7 +36,9 @@ func TestChatKeys(t *testing.T) {
 		{"history", k.chatHistory("r1"), "chat:history:{r1}"},
 		{"user", k.chatUser("u1"), "chat:user:{u1}"},
 		{"login", k.chatLogin("s1"), "chat:login:{s1}"},
-		{"revoked", k.chatRevoked("s1"), "chat:revoked:{s1}"},
+		{"logout", k.chatLogout("s1"), "chat:logout:{s1}"},
+		{"tokens", k.chatTokens("s1"), "chat:tokens:{s1}"},
+		{"revoked", k.chatRevoked("j1"), "chat:revoked:{j1}"},
 		{"limit", k.chatLimit("say:ip:1.2.3.4"), "chat:limit:{say:ip:1.2.3.4}"},
 	}
 	for _, tc := range tests {
@@ -64,7 +66,7 @@ func TestChatKeysDocumented(t *testing.T) {
 	}
 	k := keys{""}
 	built := []Key{k.chatRoom("id"), k.chatRooms(), k.chatMembers("id"), k.chatHistory("id"), k.chatUser("uid"),
-		k.chatLogin("sid"), k.chatRevoked("sid"), k.chatLimit("key")}
+		k.chatLogin("sid"), k.chatLogout("sid"), k.chatTokens("sid"), k.chatRevoked("jti"), k.chatLimit("key")}
 	if fmt.Sprint(documented) != fmt.Sprint(built) {
 		t.Fatalf("doc lists %v, code builds %v", documented, built)
 	}
@@ -123,7 +125,7 @@ func TestHistoryCapped(t *testing.T) {
 	}
 }
 
-func TestUsersAndRevocation(t *testing.T) {
+func TestUsers(t *testing.T) {
 	t.Parallel()
 	s, mr := chatStore(t)
 	ctx := context.Background()
@@ -142,14 +144,65 @@ func TestUsersAndRevocation(t *testing.T) {
 	if _, err := s.User(ctx, "u1"); !errors.Is(err, ErrNoUser) {
 		t.Fatalf("deleted user: %v", err)
 	}
-	if r, err := s.LoginRevoked(ctx, "sid"); r || err != nil {
-		t.Fatalf("revoked before: %v %v", r, err)
+}
+
+// TestEndLogin: a logged-out session is gone for good (not found, never
+// saved again, issued no token), and every token recorded for it is revoked.
+func TestEndLogin(t *testing.T) {
+	t.Parallel()
+	s, mr := chatStore(t)
+	ctx := context.Background()
+	st := s.LoginStorage(0)
+	for _, sid := range []string{"sid1", "sid2"} {
+		if err := st.Set(sid, []byte("data-"+sid), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		for _, jti := range []string{"a-" + sid, "b-" + sid} {
+			if err := s.RecordToken(ctx, sid, jti, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if err := s.RevokeLogin(ctx, "sid", time.Minute); err != nil {
-		t.Fatal(err)
+	if ttl := mr.TTL("t:tokens:{sid1}"); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("token ids TTL %v, want the token lifetime", ttl)
 	}
-	if r, err := s.LoginRevoked(ctx, "sid"); !r || err != nil {
-		t.Fatalf("revoked after: %v %v", r, err)
+	if r, err := s.TokenRevoked(ctx, "a-sid1"); r || err != nil {
+		t.Fatalf("revoked before logout: %v %v", r, err)
+	}
+	for range 2 { // a retried logout is harmless
+		if err := s.EndLogin(ctx, "sid1", time.Hour, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for jti, want := range map[string]bool{"a-sid1": true, "b-sid1": true, "a-sid2": false, "never-issued": false} {
+		if r, err := s.TokenRevoked(ctx, jti); r != want || err != nil {
+			t.Errorf("TokenRevoked(%s) = %v %v, want %v", jti, r, err, want)
+		}
+	}
+	if ttl := mr.TTL("t:revoked:{a-sid1}"); ttl <= 0 || ttl > time.Minute {
+		t.Errorf("revocation TTL %v, want the token lifetime", ttl)
+	}
+	if ttl := mr.TTL("t:logout:{sid1}"); ttl <= time.Minute || ttl > time.Hour {
+		t.Errorf("logout marker TTL %v, want the login lifetime", ttl)
+	}
+	// The data is still there (Destroy deletes it), yet the session is gone.
+	if v, err := st.Get("sid1"); v != nil || err != nil {
+		t.Fatalf("logged-out session found: %q %v", v, err)
+	}
+	if err := st.Set("sid1", []byte("again"), time.Hour); !errors.Is(err, ErrLoggedOut) {
+		t.Fatalf("save after logout: %v, want ErrLoggedOut", err)
+	}
+	if got, _ := mr.Get("t:login:{sid1}"); got != "data-sid1" {
+		t.Fatalf("refused save wrote %q", got)
+	}
+	if err := s.RecordToken(ctx, "sid1", "c-sid1", time.Minute); !errors.Is(err, ErrLoggedOut) {
+		t.Fatalf("token for a logged-out session: %v, want ErrLoggedOut", err)
+	}
+	if v, err := st.Get("sid2"); string(v) != "data-sid2" || err != nil {
+		t.Fatalf("other session: %q %v", v, err)
+	}
+	if _, err := s.TokenRevoked(ctx, "{x}"); !errors.Is(err, ErrInvalidID) {
+		t.Fatalf("invalid jti: %v", err)
 	}
 }
 

@@ -360,11 +360,11 @@ func TestChatBrowser(t *testing.T) {
 	}
 }
 
-// chatSign makes a token as internal/token does, for claims the Signer
-// would never issue (expired).
-func chatSign(secret, uid, sid string, exp time.Time) string {
-	body, _ := json.Marshal(map[string]any{"u": uid, "s": sid, "e": exp.Unix()})
-	p := base64.RawURLEncoding.EncodeToString(body)
+// chatSign makes a connect token by hand (docs/http-api.md, Connect tokens),
+// for headers and claims the HTTP app would never issue (expired, alg none).
+func chatSign(secret, alg, uid string, exp time.Time) string {
+	b64 := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	p := b64(map[string]any{"alg": alg, "typ": "JWT"}) + "." + b64(map[string]any{"sub": uid, "jti": "hand-made", "exp": exp.Unix()})
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(p))
 	return p + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
@@ -391,6 +391,25 @@ func chatLogin(t *testing.T, base, name string) *chatHTTP {
 		t.Fatalf("login: %d", res.StatusCode)
 	}
 	return c
+}
+
+// token gets a connect token (POST /api/token).
+func (c *chatHTTP) token(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", c.base+"/api/token", nil)
+	req.Header.Set("X-CSRF-Token", c.me["csrf_token"].(string))
+	res, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tr struct {
+		Token string `json:"token"`
+	}
+	if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&tr) != nil || tr.Token == "" {
+		t.Fatalf("POST /api/token: %d", res.StatusCode)
+	}
+	return tr.Token
 }
 
 func (c *chatHTTP) post(t *testing.T, path string) int {
@@ -440,12 +459,13 @@ func chatDial(t *testing.T, wsAddr, tok string) (string, websocket.StatusCode, s
 }
 
 // TestChatConnectTokens: the gateway binds a valid token's uid at connect
-// and refuses (4001) forged, expired, tampered and logged-out tokens.
+// and refuses (4001) forged, expired, tampered, other-algorithm and
+// logged-out tokens.
 func TestChatConnectTokens(t *testing.T) {
 	c := chatStartCluster(t)
 	api := chatLogin(t, "http://"+c.http[0].HTTPAddr, "Tess")
-	uid, tok := api.me["uid"].(string), api.me["token"].(string)
-	claims := strings.SplitN(tok, ".", 2)
+	uid, tok := api.me["uid"].(string), api.token(t)
+	parts := strings.Split(tok, ".")
 	ctx := context.Background()
 
 	cid, code, _ := chatDial(t, c.gw[1].WSAddr, tok) // any gateway verifies it
@@ -457,17 +477,19 @@ func TestChatConnectTokens(t *testing.T) {
 	}
 	// Binding the token-bound connection again through the API is fine.
 	other := chatLogin(t, "http://"+c.http[0].HTTPAddr, "Mallory")
-	mtok := other.me["token"].(string)
-	mclaims := strings.SplitN(mtok, ".", 2)
+	mtok := other.token(t)
+	mparts := strings.Split(mtok, ".")
 
 	tests := []struct {
 		name string
 		tok  string
 	}{
 		{"missing", ""},
-		{"forged (other secret)", chatSign("not-the-secret", uid, "sid", time.Now().Add(time.Minute))},
-		{"expired", chatSign(chatSecret, uid, "sid", time.Now().Add(-time.Second))},
-		{"other uid (claims of Mallory, signature of Tess)", mclaims[0] + "." + claims[1]},
+		{"forged (other secret)", chatSign("not-the-secret", "HS256", uid, time.Now().Add(time.Minute))},
+		{"expired", chatSign(chatSecret, "HS256", uid, time.Now().Add(-time.Second))},
+		{"alg none", chatSign(chatSecret, "none", uid, time.Now().Add(time.Minute))},
+		{"alg HS512 (right secret)", chatSign(chatSecret, "HS512", uid, time.Now().Add(time.Minute))},
+		{"other uid (claims of Mallory, signature of Tess)", mparts[0] + "." + mparts[1] + "." + parts[2]},
 		{"garbage", "not-a-token"},
 	}
 	for _, tc := range tests {
@@ -480,6 +502,9 @@ func TestChatConnectTokens(t *testing.T) {
 		})
 	}
 	t.Run("replayed after logout", func(t *testing.T) {
+		if _, code, reason := chatDial(t, c.gw[0].WSAddr, mtok); code != -1 {
+			t.Fatalf("before logout: code %d (%q), want a connection", code, reason)
+		}
 		if st := other.post(t, "/api/logout"); st != 204 {
 			t.Fatalf("logout: %d", st)
 		}

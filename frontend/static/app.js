@@ -17,6 +17,7 @@
   const BACKOFF_MAX_MS = 15000;
   const MAX_RENDERED_MESSAGES = 500;
   const HISTORY_LIMIT = 50;
+  const TOKEN_MARGIN_MS = 30000; // renew a connect token this long before it expires
   const SAFE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
   const SAFE_COLOUR = /^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,30}|(rgb|rgba|hsl|hsla)\([0-9.,%\s]{1,40}\))$/;
   const PREFS_KEY = 'chatgate.prefs';
@@ -43,7 +44,8 @@
 
   const state = {
     config: { avatars: [], bubbles: [], gateway_url: '' },
-    me: null,            // {uid, name, avatar, bubble, csrf_token, token}
+    me: null,            // {uid, name, avatar, bubble, csrf_token}
+    token: null,         // {token, expires_at, uid}: connect token from POST /api/token
     room: null,          // {id, name}
     screen: 'loading',
     users: new Map(),    // uid -> uname, from flush/join/close
@@ -520,7 +522,7 @@
       }
       if (!state.room || state.room.id !== String(room.id)) return;
       scrollToBottom();
-      connect();
+      await reconnectNow();
       // On touch screens focusing would pop up the keyboard over the history.
       if (window.matchMedia('(pointer: fine)').matches) el.input.focus();
     } catch (err) {
@@ -778,7 +780,7 @@
     const u = new URL(base, location.href);
     if (u.protocol === 'http:') u.protocol = 'ws:';
     if (u.protocol === 'https:') u.protocol = 'wss:';
-    u.searchParams.set('token', state.me.token || '');
+    u.searchParams.set('token', (state.token && state.token.token) || '');
     return u.toString();
   }
 
@@ -907,20 +909,30 @@
     state.reconnectTimer = setTimeout(reconnectNow, delay);
   }
 
+  // ensureToken makes state.token a connect token of the logged-in user that
+  // is not known to be stale and lives a while longer; else it asks for one.
+  async function ensureToken() {
+    const t = state.token;
+    if (t && !state.tokenStale && t.uid === state.me.uid && t.token &&
+        t.expires_at * 1000 - Date.now() > TOKEN_MARGIN_MS) return;
+    const uid = state.me.uid;
+    const res = await api('POST', '/api/token');
+    state.token = { token: String((res && res.token) || ''), expires_at: Number(res && res.expires_at) || 0, uid };
+    state.tokenStale = false;
+  }
+
+  // reconnectNow opens the socket, with a fresh connect token if needed.
   async function reconnectNow() {
     state.reconnectTimer = 0;
     if (!state.room || !state.me || state.ws) return;
-    if (state.tokenStale) {
-      try {
-        await loadMe();
-        state.tokenStale = false;
-      } catch (err) {
-        if (isUnauthorized(err)) return;
-        scheduleReconnect(0);
-        return;
-      }
-      if (!state.room || state.ws) return;
+    try {
+      await ensureToken();
+    } catch (err) {
+      if (isUnauthorized(err)) return;
+      scheduleReconnect(0);
+      return;
     }
+    if (!state.room || !state.me || state.ws) return;
     connect();
   }
 

@@ -51,11 +51,11 @@ var (
 )
 
 // authenticator returns the gateway's Authenticate hook: the connect token
-// from the query (?token=…) is verified (signature, expiry) and refused when
-// its login session logged out; the connection is then bound to the token's
-// uid at connect. Without a token the connection is refused unless
-// --allow-unsigned, in which case it connects unbound (uid "") and the page
-// binds it through POST /api/bind.
+// from the query (?token=…) is verified (HS256 only, signature, expiry) and
+// refused when its id (jti) was revoked (logout); the connection is then
+// bound to the token's uid (sub) at connect. Without a token the connection
+// is refused unless --allow-unsigned, in which case it connects unbound
+// (uid "") and the page binds it through POST /api/bind.
 func authenticator(cfg *config.Config, store *session.Store) func(*http.Request) (string, error) {
 	return func(r *http.Request) (string, error) {
 		tok := r.URL.Query().Get("token")
@@ -73,16 +73,14 @@ func authenticator(cfg *config.Config, store *session.Store) func(*http.Request)
 		if err != nil {
 			return "", err
 		}
-		if claims.Sid != "" {
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.RedisTimeout)
-			revoked, err := store.LoginRevoked(ctx, claims.Sid)
-			cancel()
-			if err != nil {
-				return "", fmt.Errorf("cannot check connect token: %w", err)
-			}
-			if revoked {
-				return "", errRevoked
-			}
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.RedisTimeout)
+		revoked, err := store.TokenRevoked(ctx, claims.ID)
+		cancel()
+		if err != nil {
+			return "", fmt.Errorf("cannot check connect token: %w", err)
+		}
+		if revoked {
+			return "", errRevoked
 		}
 		return claims.Uid, nil
 	}

@@ -35,7 +35,7 @@ func TestTokenSignerMemoized(t *testing.T) {
 		t.Fatal("tokenSigner is not memoized per config")
 	}
 	sb, _ := tokenSigner(b)
-	tok, _ := sa.Sign("u1", "s1")
+	tok, _, _ := sa.Sign("u1")
 	if _, err := sb.Verify(tok); !errors.Is(err, token.ErrBadSignature) {
 		t.Fatalf("two configs without a secret share one: %v", err)
 	}
@@ -43,7 +43,7 @@ func TestTokenSignerMemoized(t *testing.T) {
 	d := authTestConfig(t, "--token-secret", "shared")
 	sc, _ := tokenSigner(c)
 	sd, _ := tokenSigner(d)
-	tok, _ = sc.Sign("u1", "s1")
+	tok, _, _ = sc.Sign("u1")
 	if _, err := sd.Verify(tok); err != nil {
 		t.Fatalf("same --token-secret, different configs: %v", err)
 	}
@@ -60,12 +60,17 @@ func TestAuthenticator(t *testing.T) {
 	strict := authTestConfig(t, "--token-secret", "k")
 	lax := authTestConfig(t, "--token-secret", "k", "--allow-unsigned")
 	signer, _ := tokenSigner(strict)
-	good, _ := signer.Sign("u1", "sid1")
-	revoked, _ := signer.Sign("u2", "sid2")
-	if err := store.RevokeLogin(context.Background(), "sid2", time.Minute); err != nil {
+	ctx := context.Background()
+	good, _, _ := signer.Sign("u1")
+	revoked, rc, _ := signer.Sign("u2")
+	sameLogin, _, _ := signer.Sign("u2")
+	if err := store.RecordToken(ctx, "sid2", rc.ID, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	forged, _ := token.NewSigner([]byte("other"), 0).Sign("u1", "sid1")
+	if err := store.EndLogin(ctx, "sid2", time.Hour, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	forged, _, _ := token.NewSigner([]byte("other"), 0).Sign("u1")
 	tests := []struct {
 		name    string
 		cfg     *config.Config
@@ -80,6 +85,7 @@ func TestAuthenticator(t *testing.T) {
 		{"forged", strict, forged, "", token.ErrBadSignature},
 		{"forged, unsigned allowed", lax, forged, "", token.ErrBadSignature},
 		{"logged out", strict, revoked, "", errRevoked},
+		{"same uid, token not issued to the ended login", strict, sameLogin, "u2", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

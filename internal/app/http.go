@@ -38,21 +38,19 @@ func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAdd
 	if err != nil {
 		return "", nil, err
 	}
-	trusted := make([]string, len(proxies))
-	for i, p := range proxies {
-		trusted[i] = p.String()
-	}
 	srv, err := httpapi.New(store, &httpapi.Options{
 		GatewayURL:     cfg.GatewayURL,
 		GatewayPort:    gatewayPort(wsAddr, cfg.WSAddr),
 		Tokens:         signer,
+		TokenPerMinute: cfg.TokenPerMinute,
+		CookieSecure:   httpapi.CookieSecure(cfg.CookieSecure),
 		SessionTTL:     cfg.SessionTTL,
 		HistoryLen:     cfg.HistoryLen,
 		LoginPerMinute: cfg.LoginPerMinute,
 		SayPerMinute:   cfg.SayPerMinute,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RedisTimeout,
-		TrustedProxies: trusted,
+		TrustedProxies: proxies,
 		Frontend:       frontend.Files(),
 		Logger:         log,
 	})

@@ -43,6 +43,8 @@ type Config struct {
 	GatewayURL     string
 	TokenSecret    string
 	TokenTTL       time.Duration
+	TokenPerMinute int
+	CookieSecure   string
 	AllowUnsigned  bool
 	APIKeys        string
 	SessionTTL     time.Duration
@@ -85,7 +87,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; larger closes with 1009")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", `comma-separated Origin host patterns allowed to connect (e.g. "chat.example.com,*.example.com"); empty: same host only; "*": any`)
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "concurrent connections per client IP; 0 is unlimited")
-	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", `comma-separated CIDRs of reverse proxies (an ingress) whose X-Forwarded-For names the real client IP, for per-IP limits; empty: the peer address is the client`)
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", `comma-separated IPs or CIDRs of reverse proxies (an ingress) whose X-Forwarded-For (client IP, for per-IP limits), X-Forwarded-Proto and X-Forwarded-Host are believed; empty: those headers are ignored and the peer address is the client`)
 	fs.DurationVar(&c.AliveTTL, "alive-ttl", 10*time.Second, "gateway liveness key TTL (refreshed every third of it); a crashed gateway is detected after it")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "graceful shutdown budget: close clients with 1012 and clean Redis")
 	fs.BoolVar(&c.Events, "events", true, "append connect/message/close events to the Redis events stream")
@@ -95,6 +97,8 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.GatewayURL, "gateway-url", "", "public WebSocket URL the page connects to; empty: ws(s)://<host of the page>:<port of --ws-addr>/")
 	fs.StringVar(&c.TokenSecret, "token-secret", "", "HMAC secret shared by HTTP app and gateways for connect tokens; empty in all-in-one mode: a random one per process")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 5*time.Minute, "lifetime of a connect token")
+	fs.IntVar(&c.TokenPerMinute, "token-per-minute", 30, "connect tokens (POST /api/token) allowed per user per minute (429 beyond); negative disables")
+	fs.StringVar(&c.CookieSecure, "cookie-secure", "auto", "Secure attribute of the login cookie: auto (when the page is served over https: TLS, or a trusted proxy's X-Forwarded-Proto), always or never")
 	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", false, "gateways accept connections without a connect token (they bind through POST /api/bind)")
 	fs.StringVar(&c.APIKeys, "api-keys", "", "comma-separated API keys for the HTTP push API (Authorization: Bearer KEY); empty disables the push API")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 24*time.Hour, "login session lifetime (sessions live in Redis)")
@@ -160,6 +164,11 @@ func (c *Config) validate() error {
 	}
 	if _, err := c.Proxies(); err != nil {
 		errs = append(errs, err)
+	}
+	switch c.CookieSecure {
+	case "auto", "always", "never":
+	default:
+		errs = append(errs, fmt.Errorf("--cookie-secure %q: want auto, always or never", c.CookieSecure))
 	}
 	switch c.LogFormat {
 	case "auto", "text", "json":
