@@ -21,8 +21,9 @@ import (
 // kustomizeVersions are the kustomize CLIs every overlay must render with,
 // as operators run them (`kustomize build`, `kubectl apply -k`): v5.4.3 and
 // v5.6.0 are the oldest embedded in a kubectl still in use (1.31 to 1.33
-// embed v5.4.x to v5.6.0), v5.8.2 the newest that builds with this
-// project's Go (v5.8.3 needs Go 1.27). docs/deploy.md states the range.
+// embed v5.4.x to v5.6.0), v5.8.2 the newest that builds here (v5.8.3 needs
+// Go 1.27 and a kube-openapi version the module proxy does not serve).
+// docs/deploy.md states the range.
 var kustomizeVersions = []string{"v5.4.3", "v5.6.0", "v5.8.2"}
 
 // installKustomize builds the kustomize CLI at version into dir/version

@@ -135,15 +135,31 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 	// when Run returns: a listener that fails to bind leaves none behind.
 	ls := &listeners{}
 	defer ls.closeAll()
+	st := Started{RedisURL: redisURL}
+	parts, runInternal, err := startRole(role, cfg, store, log, m, ls, &st)
+	if err != nil {
+		return err
+	}
+	if role == RoleAll && st.HTTPAddr != "" {
+		log.Info("chat ready: open the page in two browser tabs", "url", "http://"+browseAddr(st.HTTPAddr)+"/")
+	}
+	if started != nil {
+		started(st)
+	}
+	return runAll(ctx, parts, runInternal)
+}
+
+// startRole opens role's listeners (recording their addresses in st) and
+// returns the parts to run and the internal listener's run function.
+func startRole(role string, cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners, st *Started) ([]func(context.Context) error, func(context.Context) error, error) {
 	var (
-		st     = Started{RedisURL: redisURL}
 		parts  []func(context.Context) error
 		checks []readyCheck
 	)
 	if role == RoleAll || role == RoleGateway {
 		gw, addr, run, err := startGateway(cfg, store, log, m, ls)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		st.WSAddr, parts = addr, append(parts, run)
 		checks = append(checks, func(context.Context) error { return gw.Ready() })
@@ -151,14 +167,14 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 	if role == RoleAll || role == RoleHTTP {
 		addr, run, err := startHTTP(cfg, store, log, st.WSAddr, ls)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		st.HTTPAddr, parts = addr, append(parts, run)
 	}
 	checks = append(checks, store.Ping)
 	addr, runInternal, err := startInternal(role, cfg, store, log, m, checks, st.HTTPAddr != "", ls)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	st.InternalAddr = addr
 	// Every process cleans up after crashed gateways (docs/operations.md).
@@ -167,13 +183,7 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 			NoEvents: !cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
 		})
 	})
-	if role == RoleAll && st.HTTPAddr != "" {
-		log.Info("chat ready: open the page in two browser tabs", "url", "http://"+browseAddr(st.HTTPAddr)+"/")
-	}
-	if started != nil {
-		started(st)
-	}
-	return runAll(ctx, parts, runInternal)
+	return parts, runInternal, nil
 }
 
 // browseAddr turns a listen address into one a browser can open (":8080" →
