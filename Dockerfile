@@ -5,6 +5,9 @@
 #   docker run IMAGE                                   all-in-one (embedded Redis)
 #   docker run IMAGE gateway --redis-url redis://…     a WebSocket gateway (:7272)
 #   docker run IMAGE http --redis-url redis://…        the HTTP app (:8080)
+# Every role also has an internal listener (/metrics, /readyz, push API):
+# :9272 in the gateway and http roles; loopback in all-in-one mode unless
+# INTERNAL_ADDR=:9272 is set. Never publish it to the Internet.
 # Every flag is also an environment variable (--redis-url / REDIS_URL); see
 # docs/config.md. Build: docker build --build-arg VERSION=v1.2.3 -t chatgate .
 #
@@ -34,6 +37,7 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/chatgate /chatgate
 # 65532 is distroless' "nonroot"; numeric so that runAsNonRoot can verify it.
 USER 65532:65532
-# Gateway (WebSocket, /healthz, /readyz, /metrics) and HTTP app.
-EXPOSE 7272 8080
+# Gateway (WebSocket, /healthz), HTTP app (page, /api, /healthz), internal
+# listener (/readyz, /metrics, push API).
+EXPOSE 7272 8080 9272
 ENTRYPOINT ["/chatgate"]

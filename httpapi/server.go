@@ -96,8 +96,7 @@ func (s *Server) sessionStore(c *fiber.Ctx) *fsession.Store {
 	return s.sessions
 }
 
-// App returns the Fiber app: serve it, or add routes to it (paths under
-// /api/push/ are left to the push API: no session, no CSRF).
+// App returns the Fiber app: serve it, or add routes to it.
 func (s *Server) App() *fiber.App { return s.app }
 
 func (s *Server) routes() {
@@ -107,8 +106,9 @@ func (s *Server) routes() {
 	a.Use(s.requestContext)
 	a.Use(s.clientAddr)
 	a.Use(compress.New())
+	// Liveness only: /readyz and /metrics are on the process's internal
+	// listener (internal/app), which no Ingress routes to.
 	a.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
-	a.Get("/readyz", s.readyz)
 
 	a.Get("/api/config", s.getConfig)
 	a.Post("/api/login", s.limit("login", s.o.LoginPerMinute, ipKey), s.login)
@@ -132,8 +132,8 @@ func (s *Server) routes() {
 			Root:   http.FS(s.o.Frontend),
 			Index:  "index.html",
 			MaxAge: 300,
-			// API paths fall through to the routes added after New (push API)
-			// and then to the JSON 404.
+			// API paths fall through to any routes added after New and
+			// then to the JSON 404.
 			Next: func(c *fiber.Ctx) bool { return strings.HasPrefix(c.Path(), "/api/") },
 		}))
 	}
@@ -164,13 +164,6 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 			"duration", time.Since(start), "err", err)
 	}
 	return err
-}
-
-func (s *Server) readyz(c *fiber.Ctx) error {
-	if err := s.store.Ping(c.UserContext()); err != nil {
-		return unavailable(err)
-	}
-	return c.SendString("ready\n")
 }
 
 // ipKey keys a per-IP limit by the client address (clientAddr).

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chatgate/chatgate/internal/app"
 	"github.com/chatgate/chatgate/internal/config"
 )
 
@@ -160,6 +161,9 @@ func TestDockerfileEssentials(t *testing.T) {
 		if p := defaultPort(t, flag); !slices.Contains(exposed, p) {
 			t.Errorf("Dockerfile: EXPOSE %v lacks %s (default of --%s)", exposed, p, flag)
 		}
+	}
+	if _, p, _ := net.SplitHostPort(app.DefaultInternalAddr); !slices.Contains(exposed, p) {
+		t.Errorf("Dockerfile: EXPOSE %v lacks %s (the split roles' internal listener)", exposed, p)
 	}
 	goVersion := goDirective(t)
 	if !strings.Contains(stages[0][0].args, "golang:") {

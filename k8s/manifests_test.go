@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -29,6 +30,7 @@ const (
 	redisName   = "chatgate-redis"
 	wsIngress   = "chatgate-ws"
 	pageIngress = "chatgate"
+	pushService = "chatgate-http-internal"
 	// minProxyTimeout is the least nginx read/send timeout on the WebSocket
 	// path, in seconds: long-lived sockets must not be cut by the proxy.
 	minProxyTimeout = 3600
@@ -181,19 +183,38 @@ func checkProbe(t *testing.T, what string, pr *corev1.Probe, c *corev1.Container
 	}
 }
 
+// ports returns a chatgate container's public listen port (WebSocket or
+// HTTP app) and its internal one (/readyz, /metrics, push API), as the
+// binary would listen with cfg.
+func ports(t *testing.T, role string, cfg *config.Config) (public, internal int32) {
+	t.Helper()
+	addr := cfg.HTTPAddr
+	if role == app.RoleGateway {
+		addr = cfg.WSAddr
+	}
+	return listenPort(t, addr), listenPort(t, app.InternalAddr(role, cfg))
+}
+
 // checkChatgate checks one chatgate Deployment against its real config.
 func (o *objects) checkChatgate(t *testing.T, d *appsv1.Deployment) {
 	c, cfg := o.chatgateConfig(t, d)
-	addr := cfg.HTTPAddr
-	if roles[d.Name] == app.RoleGateway {
-		addr = cfg.WSAddr
+	public, internal := ports(t, roles[d.Name], cfg)
+	if host, _, _ := net.SplitHostPort(app.InternalAddr(roles[d.Name], cfg)); host != "" {
+		t.Errorf("%s: internal listener on host %q: probes and Prometheus reach the pod IP, listen on every interface", d.Name, host)
 	}
-	port := listenPort(t, addr)
-	if len(c.Ports) != 1 || c.Ports[0].ContainerPort != port || c.Ports[0].Name == "" {
-		t.Errorf("%s: ports %+v, want one named port %d (WebSocket or HTTP, health and metrics share it)", d.Name, c.Ports, port)
+	pub, ok1 := containerPort(c, "", public)
+	in, ok2 := containerPort(c, "", internal)
+	if len(c.Ports) != 2 || !ok1 || !ok2 || pub.Name == "" || in.Name == "" || public == internal {
+		t.Errorf("%s: ports %+v, want two named ports: public %d and internal %d", d.Name, c.Ports, public, internal)
 	}
-	checkProbe(t, d.Name+" readiness", c.ReadinessProbe, c, "/readyz", port)
-	checkProbe(t, d.Name+" liveness", c.LivenessProbe, c, "/healthz", port)
+	// Readiness needs Redis and lives on the internal port; liveness only
+	// needs the process and proves the public port serves.
+	checkProbe(t, d.Name+" readiness", c.ReadinessProbe, c, "/readyz", internal)
+	checkProbe(t, d.Name+" liveness", c.LivenessProbe, c, "/healthz", public)
+	ann := d.Spec.Template.Annotations
+	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/path"] != "/metrics" || ann["prometheus.io/port"] != strconv.Itoa(int(internal)) {
+		t.Errorf("%s: prometheus.io annotations %v, want scrape \"true\", path /metrics, port %d (the internal port)", d.Name, ann, internal)
+	}
 
 	spec := d.Spec.Template.Spec
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds <= 0 {
@@ -367,6 +388,79 @@ func (o *objects) checkBackend(t *testing.T, svcName, portName, workload string)
 	}
 }
 
+// checkInternalNotRouted: no Ingress path reaches a chatgate internal port
+// (/metrics, /readyz, the push API), whatever Service and port it names.
+func (o *objects) checkInternalNotRouted(t *testing.T) {
+	internal := map[string]int32{} // workload → its internal port
+	for name, role := range roles {
+		_, cfg := o.chatgateConfig(t, o.deployments[name])
+		_, internal[name] = ports(t, role, cfg)
+	}
+	for ingName, ing := range o.ingresses {
+		var backends []*networkingv1.IngressServiceBackend
+		if ing.Spec.DefaultBackend != nil {
+			backends = append(backends, ing.Spec.DefaultBackend.Service)
+		}
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			for _, p := range r.HTTP.Paths {
+				backends = append(backends, p.Backend.Service)
+			}
+		}
+		for _, b := range backends {
+			if b == nil {
+				continue
+			}
+			svc, ok := o.services[b.Name]
+			if !ok {
+				t.Errorf("ingress %s: backend Service %s missing", ingName, b.Name)
+				continue
+			}
+			for _, sp := range svc.Spec.Ports {
+				if sp.Name != b.Port.Name && (b.Port.Number == 0 || sp.Port != b.Port.Number) {
+					continue
+				}
+				for name, port := range internal {
+					c := &o.deployments[name].Spec.Template.Spec.Containers[0]
+					cp, ok := containerPort(c, sp.TargetPort.StrVal, sp.TargetPort.IntVal)
+					if ok && cp.ContainerPort == port && selects(t, &metav1.LabelSelector{MatchLabels: svc.Spec.Selector}, &o.deployments[name].Spec.Template) {
+						t.Errorf("ingress %s routes to %s's internal port %d through Service %s", ingName, name, port, b.Name)
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkPushService: apps in the cluster reach the push API on the HTTP
+// pods' internal port through a Service that no Ingress names.
+func (o *objects) checkPushService(t *testing.T) {
+	_, cfg := o.chatgateConfig(t, o.deployments[httpName])
+	_, internal := ports(t, app.RoleHTTP, cfg)
+	svc, ok := o.services[pushService]
+	if !ok {
+		t.Fatalf("Service %s (push API for apps in the cluster) missing", pushService)
+	}
+	c := &o.deployments[httpName].Spec.Template.Spec.Containers[0]
+	if len(svc.Spec.Ports) != 1 || !selects(t, &metav1.LabelSelector{MatchLabels: svc.Spec.Selector}, &o.deployments[httpName].Spec.Template) {
+		t.Fatalf("Service %s: want one port on the %s pods", pushService, httpName)
+	}
+	if cp, ok := containerPort(c, svc.Spec.Ports[0].TargetPort.StrVal, svc.Spec.Ports[0].TargetPort.IntVal); !ok || cp.ContainerPort != internal {
+		t.Errorf("Service %s targets %s, not the internal port %d", pushService, svc.Spec.Ports[0].TargetPort.String(), internal)
+	}
+	for name, ing := range o.ingresses {
+		for _, r := range ing.Spec.Rules {
+			for _, p := range r.HTTP.Paths {
+				if p.Backend.Service != nil && p.Backend.Service.Name == pushService {
+					t.Errorf("ingress %s routes to %s", name, pushService)
+				}
+			}
+		}
+	}
+}
+
 func TestManifestsMatchTheBinary(t *testing.T) {
 	t.Parallel()
 	for _, dir := range overlays {
@@ -385,6 +479,8 @@ func TestManifestsMatchTheBinary(t *testing.T) {
 			}
 			o.checkServices(t)
 			o.checkIngress(t)
+			o.checkInternalNotRouted(t)
+			o.checkPushService(t)
 			for k, v := range o.configmaps {
 				for key := range v.Data {
 					if _, ok := flagsByEnv()[key]; !ok {
@@ -396,21 +492,57 @@ func TestManifestsMatchTheBinary(t *testing.T) {
 	}
 }
 
-func TestBaseRunsItsOwnRedis(t *testing.T) {
+// TestDevRunsItsOwnRedis: dev includes components/redis and points
+// REDIS_URL at it; the base alone has no Redis (production adds none).
+func TestDevRunsItsOwnRedis(t *testing.T) {
 	t.Parallel()
-	o := render(t, "base")
+	if o := render(t, "base"); len(o.statefulsets) != 0 || len(o.netpols) != 0 || o.services[redisName] != nil {
+		t.Errorf("base: Redis objects %v %v; the in-cluster Redis is components/redis, which overlays include", keys(o.statefulsets), keys(o.netpols))
+	}
+	o := render(t, "overlays/dev")
 	ss, ok := o.statefulsets[redisName]
 	if !ok {
-		t.Fatalf("base: StatefulSet %s missing", redisName)
+		t.Fatalf("dev: StatefulSet %s missing", redisName)
 	}
 	svc, ok := o.services[redisName]
 	if !ok || svc.Spec.ClusterIP != corev1.ClusterIPNone || ss.Spec.ServiceName != redisName {
-		t.Fatalf("base: want headless Service %s governing the StatefulSet", redisName)
+		t.Fatalf("dev: want headless Service %s governing the StatefulSet", redisName)
 	}
-	_, cfg := o.chatgateConfig(t, o.deployments[gatewayName])
-	u, err := url.Parse(cfg.RedisURL)
-	if err != nil || u.Hostname() != redisName || u.Port() != strconv.Itoa(int(svc.Spec.Ports[0].Port)) {
-		t.Errorf("base: REDIS_URL %q does not point at %s:%d", cfg.RedisURL, redisName, svc.Spec.Ports[0].Port)
+	if _, ok := o.netpols[redisName]; !ok {
+		t.Errorf("dev: NetworkPolicy %s missing (the in-cluster Redis has no password)", redisName)
+	}
+	for name := range roles {
+		_, cfg := o.chatgateConfig(t, o.deployments[name])
+		u, err := url.Parse(cfg.RedisURL)
+		if err != nil || u.Hostname() != redisName || u.Port() != strconv.Itoa(int(svc.Spec.Ports[0].Port)) {
+			t.Errorf("dev: %s REDIS_URL %q does not point at %s:%d", name, cfg.RedisURL, redisName, svc.Spec.Ports[0].Port)
+		}
+	}
+}
+
+// TestOverlaysTrustTheIngress: behind an Ingress every client connects from
+// the controller's pods, so each overlay must name them in TRUSTED_PROXIES
+// (else one user's per-IP limits lock out everyone), and only private
+// networks (a public range would let anyone forge X-Forwarded-For).
+func TestOverlaysTrustTheIngress(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{"overlays/dev", "overlays/production"} {
+		t.Run(dir, func(t *testing.T) {
+			t.Parallel()
+			o := render(t, dir)
+			for name := range roles {
+				_, cfg := o.chatgateConfig(t, o.deployments[name])
+				proxies, err := cfg.Proxies()
+				if err != nil || len(proxies) == 0 {
+					t.Errorf("%s: %s TRUSTED_PROXIES %q: want the ingress controller's pod CIDR (%v)", dir, name, cfg.TrustedProxies, err)
+				}
+				for _, p := range proxies {
+					if p.Bits() < 8 || !p.Addr().IsPrivate() {
+						t.Errorf("%s: %s trusts %s: want a private pod network, not a public or catch-all range", dir, name, p)
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -100,7 +100,7 @@ func chatStartCluster(t *testing.T, extra ...string) *chatCluster {
 	rs := redistest.Start(t)
 	c := &chatCluster{redis: rs}
 	common := append([]string{"--redis-url", rs.URL(), "--redis-prefix", chatPrefix, "--token-secret", chatSecret,
-		"--log-format", "text"}, extra...)
+		"--internal-addr", "127.0.0.1:0", "--log-format", "text"}, extra...)
 	for i := range c.gw {
 		c.gw[i] = chatRun(t, app.RoleGateway, append([]string{"--ws-addr", "127.0.0.1:0", "--gateway-id", fmt.Sprintf("chatgw%d", i+1),
 			"--allowed-origins", "127.0.0.1:*"}, common...)...)

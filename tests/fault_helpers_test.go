@@ -78,9 +78,10 @@ func TestMain(m *testing.M) {
 
 // faultProc is one chatgate child process.
 type faultProc struct {
-	cmd  *exec.Cmd
-	addr string // gateway listener, 127.0.0.1:PORT
-	done chan struct{}
+	cmd      *exec.Cmd
+	addr     string // gateway listener, 127.0.0.1:PORT
+	internal string // internal listener (/readyz, /metrics), 127.0.0.1:PORT
+	done     chan struct{}
 
 	mu   sync.Mutex
 	logs []string // last stderr lines
@@ -106,13 +107,13 @@ func (p *faultProc) kill(t *testing.T) {
 	}
 }
 
-// faultStartGateway runs "chatgate gateway" on a random loopback port against
-// redisURL with extra flags, and waits until it is ready (/readyz). t.Cleanup
-// stops it (SIGTERM, SIGKILL after 15s).
+// faultStartGateway runs "chatgate gateway" on random loopback ports against
+// redisURL with extra flags, and waits until it is ready (/readyz on its
+// internal listener). t.Cleanup stops it (SIGTERM, SIGKILL after 15s).
 func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultProc {
 	t.Helper()
 	args := append([]string{"gateway", "--redis-url", redisURL, "--ws-addr", "127.0.0.1:0",
-		"--allow-unsigned", "--log-format", "json"}, extra...)
+		"--internal-addr", "127.0.0.1:0", "--allow-unsigned", "--log-format", "json"}, extra...)
 	cmd := exec.Command(faultBinary(t), args...)
 	cmd.Env = append(os.Environ(), "HTTP_ADDR=127.0.0.1:0")
 	cmd.SysProcAttr = faultSysProcAttr()
@@ -124,7 +125,7 @@ func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultPro
 		t.Fatalf("start gateway: %v", err)
 	}
 	p := &faultProc{cmd: cmd, done: make(chan struct{})}
-	addrCh := make(chan string, 1)
+	addrCh, internalCh := make(chan string, 1), make(chan string, 1)
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
@@ -139,9 +140,10 @@ func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultPro
 			}
 			p.mu.Unlock()
 			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "gateway listening" {
+			if json.Unmarshal([]byte(line), &rec) == nil {
+				ch := map[string]chan string{"gateway listening": addrCh, "internal listening": internalCh}[rec.Msg]
 				select {
-				case addrCh <- rec.Addr:
+				case ch <- rec.Addr: // a nil ch (another message) is never ready
 				default:
 				}
 			}
@@ -160,15 +162,20 @@ func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultPro
 			t.Logf("gateway pid %d log tail:\n%s", p.PID(), p.tail())
 		}
 	})
-	select {
-	case p.addr = <-addrCh:
-	case <-p.done:
-		t.Fatalf("gateway exited before listening:\n%s", p.tail())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("gateway did not log its address within 20s:\n%s", p.tail())
+	for _, l := range []struct {
+		addr *string
+		ch   chan string
+	}{{&p.addr, addrCh}, {&p.internal, internalCh}} {
+		select {
+		case *l.addr = <-l.ch:
+		case <-p.done:
+			t.Fatalf("gateway exited before listening:\n%s", p.tail())
+		case <-time.After(20 * time.Second):
+			t.Fatalf("gateway did not log its addresses within 20s:\n%s", p.tail())
+		}
 	}
 	faultWaitFor(t, 20*time.Second, "gateway /readyz", func() error {
-		resp, err := http.Get("http://" + p.addr + "/readyz")
+		resp, err := http.Get("http://" + p.internal + "/readyz")
 		if err != nil {
 			return err
 		}

@@ -178,7 +178,7 @@ func TestFaultRedisDataLoss(t *testing.T) {
 			// The gateways notice (their /readyz goes 503).
 			faultWaitFor(t, 20*time.Second, "gateways notice Redis is down", func() error {
 				for _, g := range gws {
-					resp, err := http.Get("http://" + g.addr + "/readyz")
+					resp, err := http.Get("http://" + g.internal + "/readyz")
 					if err != nil {
 						return err
 					}

@@ -176,7 +176,7 @@ func docsCommands(block string) (cmds, expect []string) {
 	return cmds, expect
 }
 
-var docsCurlRoute = regexp.MustCompile(`http://localhost:8080/api/push(/[a-z/-]*)`)
+var docsCurlRoute = regexp.MustCompile(`http://localhost:9272/api/push(/[a-z/-]*)`)
 
 // TestDocsCurlExamples runs every curl command of docs/push-api.md against
 // the push API (mounted at /api/push on a real listener) over a real
@@ -205,7 +205,7 @@ func TestDocsCurlExamples(t *testing.T) {
 	go func() { served <- fapp.Listener(ln) }()
 	t.Cleanup(func() { _ = fapp.Shutdown(); <-served })
 	base := "http://" + ln.Addr().String()
-	w.shim(t, "curl", "#!/bin/bash\nargs=()\nfor a in \"$@\"; do args+=(\"${a//http:\\/\\/localhost:8080/$PUSH_BASE}\"); done\nexec "+curl+` "${args[@]}"`+"\n")
+	w.shim(t, "curl", "#!/bin/bash\nargs=()\nfor a in \"$@\"; do args+=(\"${a//http:\\/\\/localhost:9272/$PUSH_BASE}\"); done\nexec "+curl+` "${args[@]}"`+"\n")
 
 	exercised := docsRunCurl(t, w, base)
 	docsCheckRoutes(t, exercised)

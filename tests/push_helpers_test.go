@@ -28,7 +28,7 @@ const pushDeadline = 20 * time.Second
 // address. t.Cleanup stops it and waits for it.
 func pushStartGateway(t *testing.T, redisURL, id string, extra ...string) string {
 	t.Helper()
-	args := append([]string{"--redis-url", redisURL, "--ws-addr", "127.0.0.1:0", "--allow-unsigned",
+	args := append([]string{"--redis-url", redisURL, "--ws-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--allow-unsigned",
 		"--gateway-id", id, "--ping-interval", "0", "--log-level", "error"}, extra...)
 	cfg, err := config.Load("gw", args, func(string) string { return "" }, io.Discard)
 	if err != nil {
@@ -36,9 +36,9 @@ func pushStartGateway(t *testing.T, redisURL, id string, extra ...string) string
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
+	addr := make(chan app.Started, 1)
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, app.RoleGateway, cfg, log, func(s app.Started) { addr <- s.WSAddr }) }()
+	go func() { done <- app.Run(ctx, app.RoleGateway, cfg, log, func(s app.Started) { addr <- s }) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -50,7 +50,7 @@ func pushStartGateway(t *testing.T, redisURL, id string, extra ...string) string
 	select {
 	case a := <-addr:
 		pushPoll(t, "gateway "+id+" ready", func() error {
-			resp, err := http.Get("http://" + a + "/readyz")
+			resp, err := http.Get("http://" + a.InternalAddr + "/readyz")
 			if err != nil {
 				return err
 			}
@@ -60,7 +60,7 @@ func pushStartGateway(t *testing.T, redisURL, id string, extra ...string) string
 			}
 			return nil
 		})
-		return a
+		return a.WSAddr
 	case err := <-done:
 		t.Fatalf("gateway %s stopped at start: %v", id, err)
 	case <-time.After(pushDeadline):

@@ -24,7 +24,7 @@ func startGateways(t *testing.T, n int) ([]*net.TCPAddr, string) {
 	var addrs []*net.TCPAddr
 	for i := range n {
 		cfg, err := config.Load("bench-test", []string{"--redis-url", rs.URL(), "--ws-addr", "127.0.0.1:0",
-			"--http-addr", "127.0.0.1:0", "--ping-interval", "0", "--events=false", "--allow-unsigned", "--gateway-id", "t" + strconv.Itoa(i)},
+			"--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--ping-interval", "0", "--events=false", "--allow-unsigned", "--gateway-id", "t" + strconv.Itoa(i)},
 			func(string) string { return "" }, io.Discard)
 		if err != nil {
 			t.Fatal(err)

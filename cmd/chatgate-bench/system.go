@@ -159,7 +159,7 @@ func (s *sysRun) startRedis() error {
 }
 
 func (s *sysRun) startGateway(i int) error {
-	args := []string{"gateway", "--redis-url", s.redisURL, "--ws-addr", "127.0.0.1:0", "--ping-interval", "0",
+	args := []string{"gateway", "--redis-url", s.redisURL, "--ws-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--ping-interval", "0",
 		"--events=" + strconv.FormatBool(s.o.workload == wlFanout && s.o.path == "client"),
 		"--allow-unsigned", "--log-format", "json", "--gateway-id", "bench" + strconv.Itoa(i)}
 	var cmd *exec.Cmd
@@ -174,15 +174,13 @@ func (s *sysRun) startGateway(i int) error {
 	if err != nil {
 		return err
 	}
-	line, err := waitLogLine(c, `"gateway listening"`, 15*time.Second)
+	addr, err := logAddr(c, `"gateway listening"`)
 	if err != nil {
 		return err
 	}
-	var rec struct {
-		Addr string `json:"addr"`
-	}
-	if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Addr == "" {
-		return fmt.Errorf("%s: cannot read its address from %q", name, line)
+	internal, err := logAddr(c, `"internal listening"`)
+	if err != nil {
+		return err
 	}
 	if s.o.host {
 		dl, err := waitLogLine(c, "bench debug listening", 5*time.Second)
@@ -196,8 +194,23 @@ func (s *sysRun) startGateway(i int) error {
 		s.debug = append(s.debug, d.Addr)
 	}
 	s.servers = append(s.servers, c)
-	s.addrs = append(s.addrs, rec.Addr)
-	return waitHTTP(c, "http://"+rec.Addr+"/readyz", 15*time.Second)
+	s.addrs = append(s.addrs, addr)
+	return waitHTTP(c, "http://"+internal+"/readyz", 15*time.Second)
+}
+
+// logAddr waits for c's JSON log line containing msg and returns its addr.
+func logAddr(c *child, msg string) (string, error) {
+	line, err := waitLogLine(c, msg, 15*time.Second)
+	if err != nil {
+		return "", err
+	}
+	var rec struct {
+		Addr string `json:"addr"`
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Addr == "" {
+		return "", fmt.Errorf("%s: cannot read an address from %q", c.name, line)
+	}
+	return rec.Addr, nil
 }
 
 func (s *sysRun) startSocketIO(i int) error {

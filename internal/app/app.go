@@ -84,6 +84,9 @@ type Started struct {
 	RedisURL string // the Redis in use (the embedded one in all-in-one mode)
 	WSAddr   string // gateway listener ("" when the role runs no gateway)
 	HTTPAddr string // HTTP app listener ("" when the role runs no HTTP app)
+	// InternalAddr is the internal listener: /metrics, /readyz, /healthz,
+	// and the push API when the role runs the HTTP app.
+	InternalAddr string
 }
 
 // Validate checks the settings a role needs beyond what config checks alone.
@@ -128,37 +131,59 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 	defer store.Close()
 	m := newMetrics(role, store)
 
-	var (
-		st    = Started{RedisURL: redisURL}
-		parts []func(context.Context) error
-	)
-	if role == RoleAll || role == RoleGateway {
-		addr, run, err := startGateway(cfg, store, log, m)
-		if err != nil {
-			return err
-		}
-		st.WSAddr, parts = addr, append(parts, run)
+	// Every listener is opened before anything serves, and all are closed
+	// when Run returns: a listener that fails to bind leaves none behind.
+	ls := &listeners{}
+	defer ls.closeAll()
+	st := Started{RedisURL: redisURL}
+	parts, runInternal, err := startRole(role, cfg, store, log, m, ls, &st)
+	if err != nil {
+		return err
 	}
-	if role == RoleAll || role == RoleHTTP {
-		addr, run, err := startHTTP(cfg, store, log, st.WSAddr, m)
-		if err != nil {
-			return err
-		}
-		st.HTTPAddr, parts = addr, append(parts, run)
-	}
-	// Every process cleans up after crashed gateways (docs/operations.md).
-	parts = append(parts, func(ctx context.Context) error {
-		return store.RunReaper(ctx, cfg.ReaperInterval, &session.ReaperOptions{
-			NoEvents: !cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
-		})
-	})
 	if role == RoleAll && st.HTTPAddr != "" {
 		log.Info("chat ready: open the page in two browser tabs", "url", "http://"+browseAddr(st.HTTPAddr)+"/")
 	}
 	if started != nil {
 		started(st)
 	}
-	return runAll(ctx, parts)
+	return runAll(ctx, parts, runInternal)
+}
+
+// startRole opens role's listeners (recording their addresses in st) and
+// returns the parts to run and the internal listener's run function.
+func startRole(role string, cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners, st *Started) ([]func(context.Context) error, func(context.Context) error, error) {
+	var (
+		parts  []func(context.Context) error
+		checks []readyCheck
+	)
+	if role == RoleAll || role == RoleGateway {
+		gw, addr, run, err := startGateway(cfg, store, log, m, ls)
+		if err != nil {
+			return nil, nil, err
+		}
+		st.WSAddr, parts = addr, append(parts, run)
+		checks = append(checks, func(context.Context) error { return gw.Ready() })
+	}
+	if role == RoleAll || role == RoleHTTP {
+		addr, run, err := startHTTP(cfg, store, log, st.WSAddr, ls)
+		if err != nil {
+			return nil, nil, err
+		}
+		st.HTTPAddr, parts = addr, append(parts, run)
+	}
+	checks = append(checks, store.Ping)
+	addr, runInternal, err := startInternal(role, cfg, store, log, m, checks, st.HTTPAddr != "", ls)
+	if err != nil {
+		return nil, nil, err
+	}
+	st.InternalAddr = addr
+	// Every process cleans up after crashed gateways (docs/operations.md).
+	parts = append(parts, func(ctx context.Context) error {
+		return store.RunReaper(ctx, cfg.ReaperInterval, &session.ReaperOptions{
+			NoEvents: !cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
+		})
+	})
+	return parts, runInternal, nil
 }
 
 // browseAddr turns a listen address into one a browser can open (":8080" →
@@ -176,9 +201,22 @@ func browseAddr(addr string) string {
 
 // runAll runs every part until ctx ends or one fails, then stops them all
 // (each part shuts itself down gracefully when its ctx ends) and waits.
-func runAll(ctx context.Context, parts []func(context.Context) error) error {
+// last (the internal listener) is stopped only once every part has
+// returned, so that /readyz (503 "draining") and /metrics stay visible
+// while a gateway drains; if last fails, the parts are stopped too.
+func runAll(ctx context.Context, parts []func(context.Context) error, last func(context.Context) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	lastCtx, stopLast := context.WithCancel(context.Background())
+	defer stopLast()
+	lastErr := make(chan error, 1)
+	go func() {
+		err := last(lastCtx)
+		if err != nil {
+			cancel()
+		}
+		lastErr <- err
+	}()
 	errs := make(chan error, len(parts))
 	for _, p := range parts {
 		go func() {
@@ -195,19 +233,24 @@ func runAll(ctx context.Context, parts []func(context.Context) error) error {
 			first = err
 		}
 	}
+	stopLast()
+	if err := <-lastErr; err != nil && first == nil {
+		first = err
+	}
 	return first
 }
 
-// startGateway listens on --ws-addr and returns a function that serves
-// clients until ctx ends, then drains them.
-func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics) (string, func(context.Context) error, error) {
+// startGateway listens on --ws-addr and returns the gateway and a function
+// that serves clients until ctx ends, then drains them. The gateway's
+// counters and gauges are exported on m.
+func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners) (*gateway.Gateway, string, func(context.Context) error, error) {
 	pingInterval := cfg.PingInterval
 	if pingInterval <= 0 {
 		pingInterval = -1 // config: 0 disables; gateway.Options: 0 means default
 	}
 	proxies, err := cfg.Proxies()
 	if err != nil {
-		return "", nil, err
+		return nil, "", nil, err
 	}
 	gw, err := gateway.New(store, &gateway.Options{
 		ID:                   cfg.GatewayID,
@@ -227,16 +270,18 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		Events:               cfg.Events,
 		EventsMaxLen:         cfg.EventsMaxLen,
 		Authenticate:         authenticator(cfg, store),
+		OnInboxLag:           m.ObserveInboxLag,
 		Logger:               log,
 	})
 	if err != nil {
-		return "", nil, err
+		return nil, "", nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.WSAddr)
+	watchGateway(m, gw, log)
+	ln, err := ls.listen("gateway", cfg.WSAddr)
 	if err != nil {
-		return "", nil, fmt.Errorf("gateway listen on %s: %w", cfg.WSAddr, err)
+		return nil, "", nil, err
 	}
-	srv := &http.Server{Handler: gatewayMux(gw, store, m), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: gatewayMux(gw), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("gateway listening", "addr", ln.Addr().String(), "gateway_id", gw.ID())
 	run := func(ctx context.Context) error {
 		gwCtx, stopGw := context.WithCancel(context.Background())
@@ -261,29 +306,23 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		<-gwDone
 		return err
 	}
-	return ln.Addr().String(), run, nil
+	return gw, ln.Addr().String(), run, nil
 }
 
-// gatewayMux serves the WebSocket endpoint at / and health checks beside it.
-func gatewayMux(gw *gateway.Gateway, store *session.Store, m *metrics.Metrics) http.Handler {
+// gatewayMux serves the WebSocket on every path but a few: /healthz (the
+// liveness probe), and /readyz and /metrics, which answer 404 here because
+// they live on the internal listener (a probe or scraper left pointing at
+// the public port fails loudly instead of being offered a WebSocket).
+func gatewayMux(gw *gateway.Gateway) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := gw.Ready(); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := store.Ping(ctx); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
-	mountMetrics(mux, m)
+	for _, p := range []string{"/readyz", "/metrics"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, p+" is served on the internal listener (--internal-addr), not here", http.StatusNotFound)
+		})
+	}
 	mux.Handle("/", gw)
 	return mux
 }

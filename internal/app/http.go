@@ -2,19 +2,14 @@ package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/chatgate/chatgate/frontend"
 	"github.com/chatgate/chatgate/httpapi"
 	"github.com/chatgate/chatgate/internal/config"
-	"github.com/chatgate/chatgate/internal/metrics"
-	"github.com/chatgate/chatgate/pushapi"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -24,9 +19,10 @@ const httpShutdownTimeout = 5 * time.Second
 // startHTTP listens on --http-addr and returns a function that serves the
 // HTTP app (and runs its close-notice consumer) until ctx ends, then shuts
 // it down gracefully. wsAddr is the gateway listener of this process, if any:
-// its port is the default port of the gateway URL given to the page. m, when
-// not nil, is served at GET /metrics.
-func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAddr string, m *metrics.Metrics) (string, func(context.Context) error, error) {
+// its port is the default port of the gateway URL given to the page. The
+// push API, the admin API and /metrics are not here: they are on the
+// internal listener (startInternal).
+func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAddr string, ls *listeners) (string, func(context.Context) error, error) {
 	signer, err := tokenSigner(cfg)
 	if err != nil {
 		return "", nil, err
@@ -57,20 +53,9 @@ func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAdd
 	if err != nil {
 		return "", nil, err
 	}
-	// The push API for other apps (bearer keys; no session, no CSRF): it
-	// answers 503 push_disabled when --api-keys is empty.
-	pushapi.Register(srv.App().Group("/api/push"), store, &pushapi.Options{
-		APIKeys:      strings.Split(cfg.APIKeys, ","),
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Timeout:      cfg.RedisTimeout,
-		Logger:       log,
-	})
-	if m != nil {
-		srv.App().Get("/metrics", fiberMetrics(m))
-	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := ls.listen("http", cfg.HTTPAddr)
 	if err != nil {
-		return "", nil, fmt.Errorf("http listen on %s: %w", cfg.HTTPAddr, err)
+		return "", nil, err
 	}
 	log.Info("http app listening", "addr", ln.Addr().String())
 	run := func(ctx context.Context) error {
@@ -78,26 +63,10 @@ func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAdd
 		defer stopBg()
 		bgDone := make(chan error, 1)
 		go func() { bgDone <- srv.Run(bgCtx) }()
-		serveErr := make(chan error, 1)
-		go func() { serveErr <- srv.App().Listener(ln) }()
-		var err error
-		select {
-		case <-ctx.Done():
-			log.Info("shutting down http app")
-		case err = <-serveErr:
-			err = fmt.Errorf("http server: %w", err)
-		}
-		shCtx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
-		defer cancel()
-		if shErr := srv.App().ShutdownWithContext(shCtx); shErr != nil && err == nil {
-			err = fmt.Errorf("http shutdown: %w", shErr)
-		}
+		err := serveFiber(ctx, srv.App(), ln, "http", log)
 		stopBg()
 		if bgErr := <-bgDone; bgErr != nil && err == nil {
 			err = bgErr
-		}
-		if err != nil && errors.Is(err, net.ErrClosed) {
-			err = nil
 		}
 		return err
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -30,13 +31,13 @@ func watchGateway(m *metrics.Metrics, gw *gateway.Gateway, log *slog.Logger) {
 	}
 }
 
-// mountMetrics serves GET /metrics on a gateway's mux (same port as the
-// WebSocket and the health checks).
-func mountMetrics(mux *http.ServeMux, m *metrics.Metrics) {
-	mux.Handle("GET /metrics", m.Handler())
-}
-
-// fiberMetrics is the HTTP app's GET /metrics handler.
+// fiberMetrics is the internal listener's GET /metrics handler. The request
+// it hands to promhttp gets a fresh context: the adaptor's would be the
+// fasthttp RequestCtx, whose Done races with the server's Shutdown (fasthttp
+// v1.51), and promhttp derives a timeout context from it.
 func fiberMetrics(m *metrics.Metrics) fiber.Handler {
-	return adaptor.HTTPHandler(m.Handler())
+	h := m.Handler()
+	return adaptor.HTTPHandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.Background()))
+	})
 }

@@ -56,6 +56,10 @@ type Config struct {
 
 	LogFormat string
 	LogLevel  string
+
+	// InternalAddr is the internal listener (/metrics, /readyz, push API);
+	// empty means the role's default (app.InternalAddr).
+	InternalAddr string
 }
 
 // Flag describes one setting as --help and docs/config.md show it.
@@ -77,7 +81,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 5*time.Second, "timeout of each Redis operation and of the start-up check")
 	fs.StringVar(&c.EmbeddedAddr, "embedded-redis-addr", "127.0.0.1:0", "all-in-one mode: where the embedded Redis listens (loopback; printed at start-up)")
 
-	fs.StringVar(&c.WSAddr, "ws-addr", ":7272", "gateway listen address (WebSocket at /, plus /healthz /readyz)")
+	fs.StringVar(&c.WSAddr, "ws-addr", ":7272", "gateway listen address (the WebSocket, plus /healthz)")
 	fs.StringVar(&c.GatewayID, "gateway-id", "", "gateway id (a-z 0-9 - _); empty: random per process")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "heartbeat interval; 0 or negative disables heartbeats")
 	fs.StringVar(&c.PingData, "ping-data", `{"type":"ping"}`, `text frame sent every ping interval; "" sends protocol pings only`)
@@ -93,7 +97,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Events, "events", true, "append connect/message/close events to the Redis events stream")
 	fs.Int64Var(&c.EventsMaxLen, "events-max-len", 100000, "approximate cap of the events stream")
 
-	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP app listen address (chat page, /api, push API, /healthz /readyz)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP app listen address (chat page, /api, /healthz)")
 	fs.StringVar(&c.GatewayURL, "gateway-url", "", "public WebSocket URL the page connects to; empty: ws(s)://<host of the page>:<port of --ws-addr>/")
 	fs.StringVar(&c.TokenSecret, "token-secret", "", "HMAC secret shared by HTTP app and gateways for connect tokens; empty in all-in-one mode: a random one per process")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 5*time.Minute, "lifetime of a connect token")
@@ -107,6 +111,8 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.SayPerMinute, "say-per-minute", 60, "messages allowed per user and per IP per minute (429 beyond)")
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest HTTP request body; larger answers 413")
 	fs.DurationVar(&c.ReaperInterval, "reaper-interval", 3*time.Second, "how often a process looks for crashed gateways to clean up")
+
+	fs.StringVar(&c.InternalAddr, "internal-addr", "", "internal listener, never exposed by the Ingress: /metrics, /readyz, /healthz, and in the all and http roles the push API (/api/push) and admin API; empty: :9272 in the gateway and http roles, 127.0.0.1:9272 in all-in-one mode")
 
 	fs.StringVar(&c.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")

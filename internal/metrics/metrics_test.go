@@ -201,7 +201,7 @@ func newFixture(t *testing.T, gopts *gateway.Options) *fixture {
 	go func() { done <- gw.Run(runCtx) }()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	mux.Handle("/", gw) // as internal/app's gatewayMux: any other path is the WebSocket
+	mux.Handle("/", gw) // any other path is the WebSocket, as on a gateway's public port
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		stop()

@@ -14,13 +14,14 @@ import (
 )
 
 // TestReadyzFollowsRedis runs the real gateway role in-process and checks
-// that /readyz goes red while redis-server is down (even with no traffic:
-// the idle subscription is probed) and green again once it is back.
+// that /readyz (on the internal listener) goes red while redis-server is
+// down (even with no traffic: the idle subscription is probed) and green
+// again once it is back.
 func TestReadyzFollowsRedis(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
 	cfg, err := config.Load("chatgate gateway", []string{
-		"--ws-addr", "127.0.0.1:0", "--redis-url", r.URL(), "--redis-prefix", "ready:",
+		"--ws-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--redis-url", r.URL(), "--redis-prefix", "ready:",
 		"--redis-timeout", "2s", "--alive-ttl", "3s", "--drain-timeout", "2s", "--allow-unsigned",
 	}, func(string) string { return "" }, io.Discard)
 	if err != nil {
@@ -30,7 +31,7 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	addrs := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- app.Run(ctx, app.RoleGateway, cfg, app.NewLogger(cfg, io.Discard), func(s app.Started) { addrs <- s.WSAddr })
+		done <- app.Run(ctx, app.RoleGateway, cfg, app.NewLogger(cfg, io.Discard), func(s app.Started) { addrs <- s.InternalAddr })
 	}()
 	stopped := false
 	t.Cleanup(func() {
