@@ -84,16 +84,27 @@ func TestDrainClosesLateUpgradeAtOnce(t *testing.T) {
 }
 
 // Past DrainTimeout, Run drops the clients left and still returns only once
-// every reader has stopped: one reader is stuck on a client that never
-// answers the close handshake, another in a Redis call that does not answer
-// (its ForgetClient stalls until its deadline). Nothing touches the store
-// after Run returned, and the drain still cleans both clients out of Redis.
+// every reader and request has ended: one reader is stuck on a client that
+// never answers the close handshake, another in a Redis call that does not
+// answer (its ForgetClient stalls until its deadline), and an upgrade
+// request is still checking its token (Authenticate, which may use the
+// store) when the deadline passes. Nothing touches the store after Run
+// returned, and the drain still cleans both clients out of Redis.
 func TestRunWaitsForReadersAfterDrainTimeout(t *testing.T) {
 	t.Parallel()
 	const drainTimeout = 500 * time.Millisecond
 	e := standaloneEnv(t)
 	store := &watchedStore{real: session.New(e.rdb, &session.Options{Logger: testLogger(t)})}
-	g, err := gateway.New(store, &gateway.Options{DrainTimeout: drainTimeout, RedisTimeout: 10 * time.Second, Logger: testLogger(t)})
+	authEntered := make(chan struct{})
+	slowAuth := func(r *http.Request) (string, error) {
+		if r.URL.Query().Get("slow") != "" {
+			defer store.call("Authenticate")()
+			close(authEntered)
+			time.Sleep(drainTimeout + time.Second) // ends well after the drain's deadline
+		}
+		return "", nil
+	}
+	g, err := gateway.New(store, &gateway.Options{DrainTimeout: drainTimeout, RedisTimeout: 10 * time.Second, Authenticate: slowAuth, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +125,17 @@ func TestRunWaitsForReadersAfterDrainTimeout(t *testing.T) {
 	stalled.startReading()
 	store.stall(stalled.id)
 	mute := dialRaw(t, url, nil) // never reads again: never answers the close handshake
+	slowDone := make(chan struct{})
+	go func() {
+		defer close(slowDone)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if ws, _, err := websocket.Dial(ctx, url+"?slow=1", nil); err == nil {
+			ws.CloseNow() // refused by then: the gateway drained
+		}
+	}()
+	defer func() { <-slowDone }()
+	<-authEntered
 
 	start := time.Now()
 	cancel()
