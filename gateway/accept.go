@@ -95,11 +95,7 @@ const refuseTimeout = 5 * time.Second
 // handshake is bounded by refuseTimeout, and during a drain by its deadline,
 // since the drain waits for this call.
 func (g *Gateway) refuse(c *conn, code websocket.StatusCode, reason string) {
-	d := time.Now().Add(refuseTimeout)
-	if at := g.stopAt.Load(); at != 0 && at < d.UnixNano() {
-		d = time.Unix(0, at)
-	}
-	_ = c.nc.SetDeadline(d)
+	_ = c.nc.SetDeadline(g.connDeadline(refuseTimeout))
 	_ = c.ws.Close(code, reason)
 }
 

@@ -150,15 +150,21 @@ func (g *Gateway) redisCtx() (context.Context, context.CancelFunc) {
 }
 
 // connRedisCtx bounds a Redis call made for one connection (register,
-// forget, events): RedisTimeout, and once the gateway drains, no later than
-// the drain's deadline, so that the drain can wait for every reader. A call
-// cut short leaves its cleanup to the drain (forgetStale).
+// forget, events) by connDeadline(RedisTimeout). A call cut short by the
+// drain leaves its cleanup to the drain (forgetStale).
 func (g *Gateway) connRedisCtx() (context.Context, context.CancelFunc) {
-	d := time.Now().Add(g.opts.RedisTimeout)
-	if at := g.stopAt.Load(); at != 0 && at < d.UnixNano() {
-		d = time.Unix(0, at)
+	return context.WithDeadline(context.Background(), g.connDeadline(g.opts.RedisTimeout))
+}
+
+// connDeadline is the deadline of work done for one connection: d from now,
+// and once the gateway drains, no later than the drain's deadline, so that
+// the drain can wait for all of it.
+func (g *Gateway) connDeadline(d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if at := g.stopAt.Load(); at != 0 && at < t.UnixNano() {
+		t = time.Unix(0, at)
 	}
-	return context.WithDeadline(context.Background(), d)
+	return t
 }
 
 // aliveLoop refreshes the liveness key. Finding it gone means Redis lost its
