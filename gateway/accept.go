@@ -18,14 +18,18 @@ import (
 // It returns once the reader runs: net/http's handler goroutine, its stack
 // and its per-request buffers are not kept for the connection's lifetime.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g.handlers.Add(1)
-	defer g.handlers.Add(-1)
-	if g.draining.Load() || !g.subUp.Load() {
+	if !g.admit() {
+		http.Error(w, "gateway not ready", http.StatusServiceUnavailable)
+		return
+	}
+	defer g.inflight.Done()
+	if !g.subUp.Load() {
 		http.Error(w, "gateway not ready", http.StatusServiceUnavailable)
 		return
 	}
 	ip := clientIP(r, g.opts.TrustedProxies)
 	if max := g.opts.MaxConnsPerIP; max > 0 && g.idx.countIP(ip) >= max {
+		g.logPerIPRefusal(ip)
 		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
 		return
 	}
@@ -39,7 +43,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		OriginPatterns:     g.originPatterns(r),
 		InsecureSkipVerify: len(g.opts.OriginPatterns) == 1 && g.opts.OriginPatterns[0] == "*",
-		OnPongReceived:     func(context.Context, []byte) { c.active.Store(true) },
+		OnPingReceived:     func(_ context.Context, p []byte) bool { return g.charge(c, len(p)) },
+		OnPongReceived: func(_ context.Context, p []byte) {
+			c.active.Store(true)
+			g.charge(c, len(p))
+		},
 	})
 	if err != nil {
 		g.log.Debug("websocket accept failed", "ip", ip, "err", err)
@@ -49,30 +57,59 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(g.opts.ReadLimit)
 	if authErr != nil {
 		g.log.Info("connection refused", "ip", ip, "err", authErr)
-		_ = ws.Close(StatusUnauthorized, truncateReason(authErr.Error()))
+		g.refuse(c, StatusUnauthorized, truncateReason(authErr.Error()))
 		return
 	}
-	if !g.idx.add(c, g.opts.MaxConnsPerIP) {
-		_ = ws.Close(websocket.StatusTryAgainLater, "too many connections from this address")
+	switch g.idx.add(c, g.opts.MaxConnsPerIP) {
+	case addFull:
+		g.logPerIPRefusal(ip)
+		g.refuse(c, websocket.StatusTryAgainLater, "too many connections from this address")
+		return
+	case addClosed: // upgraded while the drain began: it did not see c
+		g.refuse(c, websocket.StatusServiceRestart, reasonRestart)
 		return
 	}
-	ctx, cancel := g.redisCtx()
+	ctx, cancel := g.connRedisCtx()
 	err = g.store.RegisterClient(ctx, c.state())
 	cancel()
 	if err != nil {
 		g.idx.remove(c)
 		g.log.Error("register client", "client", c.id, "err", err)
-		_ = ws.Close(websocket.StatusInternalError, reasonInternal)
+		g.refuse(c, websocket.StatusInternalError, reasonInternal)
 		return
 	}
 	g.metrics.connects.Add(1)
 	g.event(&session.Event{Type: session.EventConnect, ClientID: c.id, Uid: uid, IP: ip, At: c.at})
 	c.enqueue(textFrame(`{"type":"init","client_id":"` + c.id + `"}`))
-	g.handlers.Add(1) // the reader counts as a handler until it has forgotten c
+	g.inflight.Add(1) // legal during the drain's Wait: this call is counted until it returns
 	go func() {
-		defer g.handlers.Add(-1)
+		defer g.inflight.Done()
 		g.forget(c, g.readLoop(c))
 	}()
+}
+
+// refuseTimeout bounds the close handshake with a refused connection.
+const refuseTimeout = 5 * time.Second
+
+// refuse closes a connection that was upgraded but not registered. The
+// handshake is bounded by refuseTimeout, and during a drain by its deadline,
+// since the drain waits for this call.
+func (g *Gateway) refuse(c *conn, code websocket.StatusCode, reason string) {
+	_ = c.nc.SetDeadline(g.connDeadline(refuseTimeout))
+	_ = c.ws.Close(code, reason)
+}
+
+// logPerIPRefusal logs, at most once a minute, that a client IP hit
+// MaxConnsPerIP: behind a proxy that is not in TrustedProxies every client
+// has the proxy's IP, and this is how an operator finds out.
+func (g *Gateway) logPerIPRefusal(ip string) {
+	now := time.Now().UnixNano()
+	last := g.perIPLogged.Load()
+	if now-last < int64(time.Minute) || !g.perIPLogged.CompareAndSwap(last, now) {
+		return
+	}
+	g.log.Warn("connections refused: too many from one IP (more refusals are not logged for a minute)",
+		"ip", ip, "max_conns_per_ip", g.opts.MaxConnsPerIP)
 }
 
 // readLoop reads client frames until the connection ends and returns the
@@ -87,6 +124,9 @@ func (g *Gateway) readLoop(c *conn) error {
 		}
 		c.active.Store(true)
 		g.metrics.framesIn.Add(1)
+		if !g.charge(c, len(data)) {
+			continue // over budget: closing with 1008; the client's frames are dropped
+		}
 		if typ == websocket.MessageText && string(data) == clientPong {
 			continue // heartbeat reply, not an event
 		}
@@ -112,7 +152,7 @@ func (g *Gateway) forget(c *conn, readErr error) {
 	c.ws.CloseNow()
 	local := g.idx.remove(c)
 	g.metrics.closes.Add(1)
-	ctx, cancel := g.redisCtx()
+	ctx, cancel := g.connRedisCtx()
 	held, err := g.store.ForgetClient(ctx, local)
 	cancel()
 	if err != nil {
@@ -145,7 +185,7 @@ func (g *Gateway) event(e *session.Event) {
 		return
 	}
 	e.Gateway = g.id
-	ctx, cancel := g.redisCtx()
+	ctx, cancel := g.connRedisCtx()
 	defer cancel()
 	if err := g.store.AppendEvent(ctx, e, g.opts.EventsMaxLen); err != nil {
 		g.log.Warn("append event", "type", e.Type, "client", e.ClientID, "err", err)

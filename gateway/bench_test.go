@@ -63,7 +63,7 @@ func newBenchGateway(b *testing.B, n int) *benchGateway {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := session.New(rdb, &session.Options{Logger: quiet})
-	g, err := gateway.New(store, &gateway.Options{PingInterval: -1, Logger: quiet})
+	g, err := gateway.New(store, &gateway.Options{PingInterval: -1, MaxConnsPerIP: -1, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

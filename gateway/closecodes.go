@@ -8,6 +8,7 @@ const (
 	StatusUnauthorized websocket.StatusCode = 4001
 
 	reasonSlow      = "send queue full"
+	reasonRateLimit = "sending too fast"
 	reasonHeartbeat = "heartbeat timeout"
 	reasonRestart   = "server restarting"
 	reasonClosed    = "closed by server"
@@ -27,10 +28,11 @@ const (
 	causeRestart            // gateway draining
 	causeServer             // closed through the push API
 	causeTooBig             // frame over ReadLimit
+	causeRateLimit          // over the frame budget (FrameRate, ByteRate)
 	numCauses
 )
 
-var causeNames = [numCauses]string{"unknown", "client", "lost", "slow_client", "write_timeout", "heartbeat", "restart", "server", "too_big"}
+var causeNames = [numCauses]string{"unknown", "client", "lost", "slow_client", "write_timeout", "heartbeat", "restart", "server", "too_big", "rate_limited"}
 
 func (c cause) String() string { return causeNames[c] }
 
@@ -41,6 +43,8 @@ func causeOf(code websocket.StatusCode, reason string) cause {
 		return causeSlow
 	case reason == reasonHeartbeat:
 		return causeHeartbeat
+	case reason == reasonRateLimit:
+		return causeRateLimit
 	case code == websocket.StatusServiceRestart:
 		return causeRestart
 	}

@@ -11,9 +11,10 @@ import (
 	"github.com/chatgate/chatgate/session"
 )
 
-// conn is one client connection. Its handler goroutine reads; a writer
-// goroutine runs only while frames are queued, so an idle connection costs
-// one goroutine.
+// conn is one client connection. Its reader goroutine, started by ServeHTTP
+// once the connection is registered, reads until the connection ends and
+// then forgets it; a writer goroutine runs only while frames are queued, so
+// an idle connection costs one goroutine.
 type conn struct {
 	g  *Gateway
 	ws *websocket.Conn
@@ -41,6 +42,11 @@ type conn struct {
 	active     atomic.Bool   // client sent something since the last heartbeat tick
 	missed     atomic.Int32  // heartbeat ticks without activity
 	writeStart atomic.Int64  // unix nanos when the current write batch began; 0 when idle
+
+	// Frame budget (budget.go): when each bucket would be full again, on the
+	// gateway's clock, and whether the client went over it.
+	frameTAT, byteTAT atomic.Int64
+	overBudget        atomic.Bool
 }
 
 var queuePool = sync.Pool{New: func() any { return make([][]byte, 0, 8) }}

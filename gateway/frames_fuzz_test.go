@@ -17,14 +17,24 @@ import (
 	"github.com/chatgate/chatgate/session"
 )
 
-// fuzzReadLimit is the gateway's frame limit in FuzzClientFrames.
-const fuzzReadLimit = 4096
+// The gateway's frame limit and frame budget in FuzzClientFrames: the budget
+// refills slowly (fuzzRefill per second of frames, and 1 KiB of bytes), so
+// that within a run it is about the burst.
+const (
+	fuzzReadLimit  = 4096
+	fuzzBurst      = 16
+	fuzzByteBurst  = 4 * fuzzReadLimit
+	fuzzRefill     = 1
+	fuzzRunSeconds = 10 // the longest a run can take (its ctx)
+)
 
 // FuzzClientFrames sends arbitrary client frames (text or binary, one or
 // several) through a real gateway on miniredis. Whatever a client sends, the
 // gateway must not panic, and the connection must either survive (a message
-// pushed to it afterwards arrives) or, for a frame over the read limit, close
-// with 1009.
+// pushed to it afterwards arrives), or, for a frame over the read limit,
+// close with 1009, or, for more frames or bytes than its budget, close with
+// 1008 (within the burst it must survive; over what the budget can refill
+// during the run it must close).
 func FuzzClientFrames(f *testing.F) {
 	for _, s := range []struct {
 		binary bool
@@ -39,7 +49,8 @@ func FuzzClientFrames(f *testing.F) {
 		{false, `{"op":"close","clients":["x.y"]}`},
 		{false, strings.Repeat("a", fuzzReadLimit)},
 		{false, strings.Repeat("a", fuzzReadLimit+1)},
-		{false, "first\x00second\x00third"}, // NUL splits into several frames
+		{false, "first\x00second\x00third"},  // NUL splits into several frames
+		{false, strings.Repeat("m\x00", 40)}, // over the frame budget: 1008
 	} {
 		f.Add(s.binary, []byte(s.data))
 	}
@@ -63,17 +74,22 @@ func FuzzClientFrames(f *testing.F) {
 		}
 		frames := strings.Split(string(data), "\x00")
 		tooBig := false
+		n, bytes := 0, 0 // frames and bytes sent within the read limit
 		for _, fr := range frames {
 			if len(fr) > fuzzReadLimit {
 				tooBig = true
+			} else {
+				n, bytes = n+1, bytes+len(fr)
 			}
 			if err := ws.Write(ctx, typ, []byte(fr)); err != nil {
-				break // the gateway may already have closed (1009)
+				break // the gateway may already have closed (1009, 1008)
 			}
 			if tooBig {
 				break
 			}
 		}
+		within := n <= fuzzBurst && bytes <= fuzzByteBurst
+		over := n > fuzzBurst+fuzzRefill*fuzzRunSeconds || bytes > fuzzByteBurst+1024*fuzzRunSeconds
 		const marker = `{"type":"fuzz-marker"}`
 		if err := store.SendToClient(ctx, cid, []byte(marker)); err != nil {
 			t.Fatalf("push marker: %v", err)
@@ -82,14 +98,14 @@ func FuzzClientFrames(f *testing.F) {
 			_, got, err := ws.Read(ctx)
 			if err != nil {
 				code := websocket.CloseStatus(err)
-				if tooBig && code == websocket.StatusMessageTooBig {
+				if tooBig && code == websocket.StatusMessageTooBig || !within && code == websocket.StatusPolicyViolation {
 					return
 				}
 				t.Fatalf("frames %q: connection ended with %v (close code %d)", frames, err, code)
 			}
-			// Over the limit the marker may still arrive before the gateway
+			// Over a limit the marker may still arrive before the gateway
 			// reads the frame: keep reading until the close.
-			if string(got) == marker && !tooBig {
+			if string(got) == marker && !tooBig && !over {
 				return
 			}
 		}
@@ -107,6 +123,7 @@ func fuzzGateway(f *testing.F) (string, *session.Store) {
 	store := session.New(rdb, &session.Options{Logger: log})
 	g, err := gateway.New(store, &gateway.Options{
 		ReadLimit: fuzzReadLimit, Events: true, PingInterval: -1, Logger: log,
+		FrameRate: fuzzRefill, FrameBurst: fuzzBurst, ByteRate: 1024, ByteBurst: fuzzByteBurst,
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -39,15 +39,20 @@ type Gateway struct {
 	idx      *index
 	pingData []byte
 
-	wg       sync.WaitGroup // writers, closers, pings, stray undos, loops
-	handlers atomic.Int64   // connection handlers in flight
-	running  atomic.Bool
-	draining atomic.Bool
-	subUp    atomic.Bool
-	everUp   atomic.Bool
-	aliveErr atomic.Pointer[error]
-	stale    atomic.Bool // a closed client could not be forgotten in Redis: clean up when Redis answers
-	resync   chan struct{}
+	epoch         time.Time // the frame budget's clock starts here
+	frames, bytes rate      // per-connection frame budget (budget.go)
+
+	wg          sync.WaitGroup // writers, closers, pings, stray undos
+	inflight    sync.WaitGroup // ServeHTTP calls and readers; Add only through admit or while counted (drain.go)
+	stopAt      atomic.Int64   // unix nanos by which per-connection Redis calls must end; 0 until the drain
+	running     atomic.Bool
+	draining    atomic.Bool
+	subUp       atomic.Bool
+	everUp      atomic.Bool
+	aliveErr    atomic.Pointer[error]
+	perIPLogged atomic.Int64 // unix nanos of the last MaxConnsPerIP warning
+	stale       atomic.Bool  // a closed client could not be forgotten in Redis: clean up when Redis answers
+	resync      chan struct{}
 
 	metrics counters
 }
@@ -68,6 +73,9 @@ func New(store Store, opts *Options) (*Gateway, error) {
 		log:    o.Logger.With("gateway", o.ID),
 		idx:    newIndex(),
 		resync: make(chan struct{}, 1),
+		epoch:  time.Now(),
+		frames: newRate(o.FrameRate, o.FrameBurst),
+		bytes:  newRate(o.ByteRate, o.ByteBurst),
 	}
 	if o.PingData != "" {
 		g.pingData = textFrame(o.PingData)
@@ -83,7 +91,9 @@ func (g *Gateway) ID() string { return g.id }
 // Run subscribes to the gateway's inbox, keeps its liveness key fresh and
 // heartbeats clients until ctx ends; then it drains: refuses new clients,
 // closes the connected ones with 1012 (service restart), removes the
-// gateway's state from Redis, and returns.
+// gateway's state from Redis, and returns. It returns once every goroutine
+// of the gateway has ended: at most about DrainTimeout plus two RedisTimeouts
+// after ctx ends (drain.go).
 func (g *Gateway) Run(ctx context.Context) error {
 	if !g.running.CompareAndSwap(false, true) {
 		return errors.New("gateway: Run called twice")
@@ -99,10 +109,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	start(g.sweepLoop)
 	g.log.Info("gateway running")
 	<-ctx.Done()
-	g.drain()
+	// The loops run on while clients drain: the liveness key must stay fresh
+	// and pushes still reach clients until they are closed. They stop before
+	// the gateway unregisters, so that no refresh recreates its keys.
+	g.drainClients()
 	stop()
 	loops.Wait()
 	g.wg.Wait()
+	g.unregister()
 	g.log.Info("gateway stopped")
 	return nil
 }
@@ -135,6 +149,24 @@ func (g *Gateway) redisCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), g.opts.RedisTimeout)
 }
 
+// connRedisCtx bounds a Redis call made for one connection (register,
+// forget, events) by connDeadline(RedisTimeout). A call cut short by the
+// drain leaves its cleanup to the drain (forgetStale).
+func (g *Gateway) connRedisCtx() (context.Context, context.CancelFunc) {
+	return context.WithDeadline(context.Background(), g.connDeadline(g.opts.RedisTimeout))
+}
+
+// connDeadline is the deadline of work done for one connection: d from now,
+// and once the gateway drains, no later than the drain's deadline, so that
+// the drain can wait for all of it.
+func (g *Gateway) connDeadline(d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if at := g.stopAt.Load(); at != 0 && at < t.UnixNano() {
+		t = time.Unix(0, at)
+	}
+	return t
+}
+
 // aliveLoop refreshes the liveness key. Finding it gone means Redis lost its
 // data (restart without persistence, FLUSHALL): re-assert every connection.
 func (g *Gateway) aliveLoop(ctx context.Context) {
@@ -142,7 +174,7 @@ func (g *Gateway) aliveLoop(ctx context.Context) {
 	first := true
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	for ctx.Err() == nil { // a select with a tick and ctx both ready may pick the tick
 		rctx, cancel := g.redisCtx()
 		existed, err := g.store.MarkAlive(rctx, g.id, g.opts.AliveTTL)
 		cancel()

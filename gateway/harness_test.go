@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,11 +115,16 @@ func (e *env) dial(tg *testGateway) *client {
 }
 
 // dialRaw connects and reads the init frame but starts no reader.
-func dialRaw(t *testing.T, url string, h http.Header) *client {
+func dialRaw(t *testing.T, url string, h http.Header, opts ...func(*net.Dialer)) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
+	d := &net.Dialer{}
+	for _, o := range opts {
+		o(d)
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: hc})
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -136,6 +143,23 @@ func dialRaw(t *testing.T, url string, h http.Header) *client {
 	c := &client{t: t, ws: ws, id: init.ClientID, frames: make(chan string, 10000), done: make(chan struct{})}
 	t.Cleanup(func() { ws.CloseNow() })
 	return c
+}
+
+// withReceiveBuffer sets the client socket's receive buffer before it
+// connects, so that the window stays small: a client that does not read
+// then fills its buffers quickly (the kernel's default grows to megabytes).
+func withReceiveBuffer(n int) func(*net.Dialer) {
+	return func(d *net.Dialer) {
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
 }
 
 func (c *client) startReading() {
@@ -174,14 +198,18 @@ func (c *client) expect(want string) {
 	}
 }
 
-// expectNone checks that no frame arrives within d.
-func (c *client) expectNone(d time.Duration) {
+// expectMarkerNext checks that c got nothing since the frames it expected:
+// it sends marker to c through c's gateway inbox, the channel every push
+// to a client, uid or group of that gateway takes, and expects it as c's
+// next frame. The inbox keeps order, so a frame that should not have come
+// would come first, even a late one. (Broadcasts take another channel: check
+// them with a broadcast marker.)
+func (e *env) expectMarkerNext(c *client, marker string) {
 	c.t.Helper()
-	select {
-	case got := <-c.frames:
-		c.t.Fatalf("client %s: unexpected frame %q", c.id, got)
-	case <-time.After(d):
+	if err := e.store.SendToClient(context.Background(), c.id, []byte(marker)); err != nil {
+		c.t.Fatal(err)
 	}
+	c.expect(marker)
 }
 
 // closeStatus waits for the reader to end and returns the close code.

@@ -37,7 +37,10 @@ func (g *Gateway) sweep(now time.Time, ping bool) {
 		if ws := c.writeStart.Load(); ws != 0 && ws < deadline {
 			g.log.Info("closing client: write timed out", "client", c.id)
 			c.setCause(causeWriteTimeout)
-			c.ws.CloseNow()
+			// Not CloseNow: with a close handshake under way (a slow client
+			// being closed with 1008) it would wait for it, holding up the
+			// sweep of every other connection.
+			c.nc.abort()
 			continue
 		}
 		if !ping {

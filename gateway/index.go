@@ -15,6 +15,7 @@ type index struct {
 	groups  map[string]map[*conn]struct{}
 	uids    map[string]map[*conn]struct{}
 	perIP   map[string]int
+	closed  bool // the gateway drains: no connection is added, no ServeHTTP admitted
 }
 
 func newIndex() *index {
@@ -26,19 +27,41 @@ func newIndex() *index {
 	}
 }
 
-// add registers c; it fails when c's IP already holds max connections (max 0: no limit).
-func (x *index) add(c *conn, max int) bool {
+// Why index.add refused a connection.
+type addResult int
+
+const (
+	added     addResult = iota
+	addFull             // c's IP holds the maximum of connections already
+	addClosed           // the gateway drains
+)
+
+// add registers c, unless c's IP already holds max connections (max <= 0:
+// no limit) or the index is closed.
+func (x *index) add(c *conn, max int) addResult {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if max > 0 && x.perIP[c.ip] >= max {
-		return false
+	switch {
+	case x.closed:
+		return addClosed
+	case max > 0 && x.perIP[c.ip] >= max:
+		return addFull
 	}
 	x.perIP[c.ip]++
 	x.clients[c.id] = c
 	if c.uid != "" {
 		addTo(x.uids, c.uid, c)
 	}
-	return true
+	return added
+}
+
+// close refuses every later add and returns the connections held now (for
+// the drain: each of them, and no other, gets its 1012 from the drain).
+func (x *index) close() []*conn {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.closed = true
+	return x.snapshotLocked()
 }
 
 // remove unregisters c and returns its final local state.
@@ -72,6 +95,10 @@ func (x *index) len() int {
 func (x *index) snapshot() []*conn {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
+	return x.snapshotLocked()
+}
+
+func (x *index) snapshotLocked() []*conn {
 	out := make([]*conn, 0, len(x.clients))
 	for _, c := range x.clients {
 		out = append(out, c)

@@ -86,7 +86,12 @@ func testPushAPI(t *testing.T, e *env) {
 	must(s.SendToAll(ctx, []byte("to-all"), session.Exclude(b1.id)))
 	a1.expect("to-all")
 	a2.expect("to-all")
-	b1.expectNone(200 * time.Millisecond)
+	// A marker on the same (broadcast) channel: b1's next frame is the
+	// marker, so "to-all" did not reach it, not even late.
+	must(s.SendToAll(ctx, []byte("marker-all")))
+	for _, c := range []*client{a1, a2, b1} {
+		c.expect("marker-all")
+	}
 
 	// Counts and lists are exact across gateways.
 	n, err := s.ClientCount(ctx)
@@ -144,16 +149,16 @@ func testPushAPI(t *testing.T, e *env) {
 	eq("ClientCountByGroup(g1) after leave", cg, 1)
 	must(s.SendToGroup(ctx, "g1", []byte("after-leave")))
 	a1.expect("after-leave")
-	b1.expectNone(200 * time.Millisecond)
+	e.expectMarkerNext(b1, "marker-leave")
 	must(s.Ungroup(ctx, "g1"))
 	eq("GroupIDs after ungroup", sorted(s.GroupIDs(ctx)), []string{"g2"})
 	must(s.SendToGroup(ctx, "g1", []byte("after-ungroup")))
-	a1.expectNone(200 * time.Millisecond)
+	e.expectMarkerNext(a1, "marker-ungroup")
 	must(s.UnbindUid(ctx, b1.id, "u1"))
 	eq("ClientIDsByUid(u1) after unbind", sorted(s.ClientIDsByUid(ctx, "u1")), []string{a1.id})
 	must(s.SendToUid(ctx, "u1", []byte("u1-after-unbind")))
 	a1.expect("u1-after-unbind")
-	b1.expectNone(200 * time.Millisecond)
+	e.expectMarkerNext(b1, "marker-unbind")
 
 	// Close removes every trace.
 	must(s.CloseClient(ctx, a2.id, []byte("bye")))

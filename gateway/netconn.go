@@ -78,6 +78,11 @@ type rawConn struct {
 	werr    error
 }
 
+// abort closes the socket at once, without a close frame: every read and
+// write in progress on it, coder/websocket's included, fails now. (CloseNow
+// does not do that while a close handshake is under way: it waits for it.)
+func (c *rawConn) abort() { _ = c.Conn.Close() }
+
 // errCloseSent reports a data write after the close frame.
 var errCloseSent = errors.New("gateway: close frame already sent")
 

@@ -36,12 +36,34 @@ type Options struct {
 	// with 1009. Default 64 KiB.
 	ReadLimit int64
 
+	// FrameRate and FrameBurst budget the frames one client may send: on
+	// average FrameRate per second, FrameBurst at once. A client over its
+	// budget is closed with 1008 and the frame that exceeded it is dropped.
+	// Every frame counts: data frames (each one a message event), heartbeat
+	// replies and protocol pings and pongs. Default 10 per second, burst 40:
+	// a person chatting sends a frame every few seconds and a page answers a
+	// heartbeat every 25s, while one client cannot flood the events stream.
+	// Negative FrameRate disables the frame budget.
+	FrameRate  int
+	FrameBurst int
+	// ByteRate and ByteBurst budget the payload bytes one client may send
+	// the same way. Default 16 KiB per second, burst 256 KiB (or ReadLimit
+	// when that is larger): four frames of the default ReadLimit at once. A
+	// single frame larger than ByteBurst always exceeds the budget, so keep
+	// ByteBurst at least ReadLimit. Negative ByteRate disables the byte budget.
+	ByteRate  int
+	ByteBurst int
+
 	// OriginPatterns allows cross-origin pages (host patterns as in
 	// coder/websocket AcceptOptions.OriginPatterns). Default: pages served
 	// from the gateway's own host name, on any port. "*" allows any origin.
 	OriginPatterns []string
-	// MaxConnsPerIP bounds concurrent connections from one remote IP.
-	// Default 0: unlimited.
+	// MaxConnsPerIP bounds concurrent connections from one client IP (see
+	// TrustedProxies: behind a proxy that is not trusted, every client has
+	// the proxy's IP). Default 500: an office or a school behind one NAT
+	// address, each person with a tab or two, stays under it, while one host
+	// cannot hold the gateway's file descriptors and memory (about 14 KiB per
+	// idle connection). Negative means unlimited.
 	MaxConnsPerIP int
 	// TrustedProxies are the networks of reverse proxies (an ingress) whose
 	// X-Forwarded-For header names the real client. Default none: the peer
@@ -50,7 +72,8 @@ type Options struct {
 
 	// Authenticate, when set, is called for each upgrade request; it returns
 	// the uid to bind the connection to at connect ("" for none). An error
-	// closes the connection with code 4001 and the error text as reason.
+	// closes the connection with code 4001 and the error text as reason. It
+	// must return in bounded time: Run waits for requests in flight.
 	Authenticate func(r *http.Request) (uid string, err error)
 
 	// AliveTTL is the lifetime of the gateway's liveness key, refreshed every
@@ -82,6 +105,15 @@ type Options struct {
 // DefaultPingData is the heartbeat text frame sent when Options.PingData is empty.
 const DefaultPingData = `{"type":"ping"}`
 
+// Defaults of the client limits (see Options).
+const (
+	DefaultFrameRate     = 10
+	DefaultFrameBurst    = 40
+	DefaultByteRate      = 16 << 10
+	DefaultByteBurst     = 256 << 10
+	DefaultMaxConnsPerIP = 500
+)
+
 func (o *Options) withDefaults() Options {
 	c := Options{}
 	if o != nil {
@@ -104,6 +136,21 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.ReadLimit <= 0 {
 		c.ReadLimit = 64 << 10
+	}
+	if c.FrameRate == 0 {
+		c.FrameRate = DefaultFrameRate
+	}
+	if c.FrameBurst <= 0 {
+		c.FrameBurst = DefaultFrameBurst
+	}
+	if c.ByteRate == 0 {
+		c.ByteRate = DefaultByteRate
+	}
+	if c.ByteBurst <= 0 {
+		c.ByteBurst = max(DefaultByteBurst, int(c.ReadLimit))
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
 	if c.AliveTTL <= 0 {
 		c.AliveTTL = 10 * time.Second

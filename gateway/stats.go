@@ -41,7 +41,7 @@ type Stats struct {
 
 // CloseReasons returns how many connections ended for each reason since
 // start: client, lost, slow_client, write_timeout, heartbeat, restart,
-// server, too_big, unknown.
+// server, too_big, rate_limited, unknown.
 func (g *Gateway) CloseReasons() map[string]uint64 {
 	out := make(map[string]uint64, numCauses)
 	for i := range numCauses {

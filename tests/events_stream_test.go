@@ -272,7 +272,7 @@ func TestEventsPHPWorkers(t *testing.T) {
 func TestEventsSwitchOff(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
-	off := pushStartGateway(t, rs.URL(), "quiet", "--events=false")
+	off, stopOff := pushRunGateway(t, rs.URL(), "quiet", "--events=false")
 	on := pushStartGateway(t, rs.URL(), "loud")
 	store, err := session.Open(context.Background(), rs.URL(), pushDeadline, nil)
 	if err != nil {
@@ -286,13 +286,17 @@ func TestEventsSwitchOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	q.Close()
-	// Wait until the quiet gateway forgot the client: its close path ran.
+	// Wait until the quiet gateway forgot the client, then stop it: its
+	// gateway returns only once every reader has ended, so whatever it would
+	// append for this client (a close event comes after the forget) is in
+	// the stream by then, not merely late.
 	pushPoll(t, "quiet client forgotten", func() error {
 		if online, err := store.IsOnline(ctx, q.ID); err != nil || online {
 			return fmt.Errorf("online %v: %v", online, err)
 		}
 		return nil
 	})
+	stopOff()
 	// The loud gateway's connect event is the first and only entry.
 	l := pushConnect(t, on)
 	msgs, err := store.Redis().XRange(ctx, store.EventsStream(), "-", "+").Result()

@@ -15,13 +15,17 @@ import (
 
 // TestFaultLimits checks the gateway's input limits on a real process: the
 // per-IP connection limit (--max-conns-per-ip), the frame size limit
-// (--read-limit → close 1009) and the Origin allowlist (--allowed-origins).
+// (--read-limit → close 1009), the frame budget (--client-frame-rate and
+// --client-frame-burst → close 1008) and the Origin allowlist
+// (--allowed-origins).
 func TestFaultLimits(t *testing.T) {
 	t.Parallel()
 	const perIP, readLimit = 3, 1024
+	const frameRate, frameBurst = 5, 10
 	rs := redistest.Start(t)
 	gw := faultStartGateway(t, rs.URL(), "--max-conns-per-ip", fmt.Sprint(perIP),
-		"--read-limit", fmt.Sprint(readLimit), "--allowed-origins", "chat.example.com")
+		"--read-limit", fmt.Sprint(readLimit), "--allowed-origins", "chat.example.com",
+		"--client-frame-rate", fmt.Sprint(frameRate), "--client-frame-burst", fmt.Sprint(frameBurst))
 	ctx := t.Context()
 
 	t.Run("connections per IP", func(t *testing.T) {
@@ -112,6 +116,70 @@ func TestFaultLimits(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+
+	t.Run("frame budget", func(t *testing.T) {
+		st := faultOpenStore(t, rs.URL())
+		flood := faultConnect(t, gw.addr, nil)
+		normal := faultConnect(t, gw.addr, nil)
+		normalSent := make(chan int, 1)
+		go func() { // within the budget: 2 frames a second
+			n := 0
+			for range 5 {
+				if normal.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"say"}`)) == nil {
+					n++
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			normalSent <- n
+		}()
+		start := time.Now()
+		written := 0
+		for range 1000 {
+			if flood.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"flood"}`)) != nil {
+				break
+			}
+			written++
+		}
+		select {
+		case <-flood.done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("flooding client not closed")
+		}
+		elapsed := time.Since(start)
+		if code := websocket.CloseStatus(flood.err); code != websocket.StatusPolicyViolation {
+			t.Fatalf("flooding client: %v; want close 1008", flood.err)
+		}
+		events := func(cid string) int {
+			msgs, err := st.Redis().XRange(ctx, st.EventsStream(), "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, m := range msgs {
+				if m.Values["type"] == "message" && m.Values["client_id"] == cid {
+					n++
+				}
+			}
+			return n
+		}
+		got, most := events(flood.id), frameBurst+int(elapsed.Seconds()*frameRate)+1
+		t.Logf("flood of %d frames closed with 1008 after %v; %d reached the events stream (burst %d, budget %d)", written, elapsed.Round(time.Millisecond), got, frameBurst, most)
+		if got < frameBurst || got > most {
+			t.Fatalf("%d frames of the flood reached the events stream, want between the burst (%d) and the budget (%d)", got, frameBurst, most)
+		}
+		sent := <-normalSent
+		faultWaitFor(t, 10*time.Second, "every frame of the client within its budget in the stream", func() error {
+			if n := events(normal.id); n != sent || sent == 0 {
+				return fmt.Errorf("%d of %d frames", n, sent)
+			}
+			return nil
+		})
+		select {
+		case <-normal.done:
+			t.Fatalf("client within its budget was closed: %v", normal.err)
+		default:
 		}
 	})
 

@@ -37,7 +37,8 @@ func TestFaultSlowClients(t *testing.T) {
 		maxLatency = 10 * time.Second
 	)
 	rs := redistest.Start(t)
-	gw := faultStartGateway(t, rs.URL(), "--send-queue", "16", "--write-timeout", "1s", "--ping-interval", "0", "--events=false")
+	gw := faultStartGateway(t, rs.URL(), "--send-queue", "16", "--write-timeout", "1s", "--ping-interval", "0", "--events=false",
+		"--max-conns-per-ip", "0") // all 1,100 clients dial from 127.0.0.1
 	st := faultOpenStore(t, rs.URL())
 
 	type normalState struct {

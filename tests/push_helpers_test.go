@@ -28,6 +28,15 @@ const pushDeadline = 20 * time.Second
 // address. t.Cleanup stops it and waits for it.
 func pushStartGateway(t *testing.T, redisURL, id string, extra ...string) string {
 	t.Helper()
+	addr, _ := pushRunGateway(t, redisURL, id, extra...)
+	return addr
+}
+
+// pushRunGateway is pushStartGateway that also returns a function stopping
+// the gateway and waiting until it has drained and returned (the Cleanup
+// then does nothing more).
+func pushRunGateway(t *testing.T, redisURL, id string, extra ...string) (string, func()) {
+	t.Helper()
 	args := append([]string{"--redis-url", redisURL, "--ws-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--allow-unsigned",
 		"--gateway-id", id, "--ping-interval", "0", "--log-level", "error"}, extra...)
 	cfg, err := config.Load("gw", args, func(string) string { return "" }, io.Discard)
@@ -39,14 +48,18 @@ func pushStartGateway(t *testing.T, redisURL, id string, extra ...string) string
 	addr := make(chan app.Started, 1)
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, app.RoleGateway, cfg, log, func(s app.Started) { addr <- s }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(pushDeadline):
-			t.Errorf("gateway %s did not stop within %v", id, pushDeadline)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(pushDeadline):
+				t.Errorf("gateway %s did not stop within %v", id, pushDeadline)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case a := <-addr:
 		pushPoll(t, "gateway "+id+" ready", func() error {
@@ -60,13 +73,13 @@ func pushStartGateway(t *testing.T, redisURL, id string, extra ...string) string
 			}
 			return nil
 		})
-		return a.WSAddr
+		return a.WSAddr, stop
 	case err := <-done:
 		t.Fatalf("gateway %s stopped at start: %v", id, err)
 	case <-time.After(pushDeadline):
 		t.Fatalf("gateway %s did not start within %v", id, pushDeadline)
 	}
-	return ""
+	return "", stop
 }
 
 // pushClient is a real WebSocket client that records every text frame after

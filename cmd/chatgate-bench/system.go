@@ -161,7 +161,10 @@ func (s *sysRun) startRedis() error {
 func (s *sysRun) startGateway(i int) error {
 	args := []string{"gateway", "--redis-url", s.redisURL, "--ws-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--ping-interval", "0",
 		"--events=" + strconv.FormatBool(s.o.workload == wlFanout && s.o.path == "client"),
-		"--allow-unsigned", "--log-format", "json", "--gateway-id", "bench" + strconv.Itoa(i)}
+		"--allow-unsigned", "--log-format", "json", "--gateway-id", "bench" + strconv.Itoa(i),
+		// Thousands of connections from a few loopback addresses, and clients
+		// that send at the offered rate: the per-client limits are off.
+		"--max-conns-per-ip", "0", "--client-frame-rate", "0", "--client-byte-rate", "0"}
 	var cmd *exec.Cmd
 	if s.o.host {
 		cmd = exec.Command(s.self, append([]string{"host", "--debug-addr", "127.0.0.1:0",

@@ -252,6 +252,12 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 	if err != nil {
 		return nil, "", nil, err
 	}
+	off := func(v int) int { // config: 0 disables a limit; gateway.Options: 0 means default
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
 	gw, err := gateway.New(store, &gateway.Options{
 		ID:                   cfg.GatewayID,
 		PingInterval:         pingInterval,
@@ -261,8 +267,12 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		SendQueue:            cfg.SendQueue,
 		WriteTimeout:         cfg.WriteTimeout,
 		ReadLimit:            cfg.ReadLimit,
+		FrameRate:            off(cfg.ClientFrameRate),
+		FrameBurst:           cfg.ClientFrameBurst,
+		ByteRate:             off(cfg.ClientByteRate),
+		ByteBurst:            cfg.ClientByteBurst,
 		OriginPatterns:       cfg.Origins(),
-		MaxConnsPerIP:        cfg.MaxConnsPerIP,
+		MaxConnsPerIP:        off(cfg.MaxConnsPerIP),
 		AliveTTL:             cfg.AliveTTL,
 		DrainTimeout:         cfg.DrainTimeout,
 		RedisTimeout:         cfg.RedisTimeout,

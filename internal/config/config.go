@@ -31,6 +31,10 @@ type Config struct {
 	SendQueue            int
 	WriteTimeout         time.Duration
 	ReadLimit            int64
+	ClientFrameRate      int
+	ClientFrameBurst     int
+	ClientByteRate       int
+	ClientByteBurst      int
 	AllowedOrigins       string
 	MaxConnsPerIP        int
 	TrustedProxies       string
@@ -89,8 +93,12 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.SendQueue, "send-queue", 256, "frames queued per connection before a slow client is closed (1008)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "close a client whose socket does not take a write within this time")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; larger closes with 1009")
+	fs.IntVar(&c.ClientFrameRate, "client-frame-rate", 10, "frames per second one client may send on average (messages, heartbeat replies, pings); more closes it with 1008; 0 disables")
+	fs.IntVar(&c.ClientFrameBurst, "client-frame-burst", 40, "frames one client may send at once before --client-frame-rate applies")
+	fs.IntVar(&c.ClientByteRate, "client-byte-rate", 16<<10, "payload bytes per second one client may send on average; more closes it with 1008; 0 disables")
+	fs.IntVar(&c.ClientByteBurst, "client-byte-burst", 256<<10, "payload bytes one client may send at once before --client-byte-rate applies; at least --read-limit")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", `comma-separated Origin host patterns allowed to connect (e.g. "chat.example.com,*.example.com"); empty: same host only; "*": any`)
-	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "concurrent connections per client IP; 0 is unlimited")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 500, "concurrent connections per client IP (behind a proxy, set --trusted-proxies or every client counts as the proxy); 0 is unlimited")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", `comma-separated IPs or CIDRs of reverse proxies (an ingress) whose X-Forwarded-For (client IP, for per-IP limits), X-Forwarded-Proto and X-Forwarded-Host are believed; empty: those headers are ignored and the peer address is the client`)
 	fs.DurationVar(&c.AliveTTL, "alive-ttl", 10*time.Second, "gateway liveness key TTL (refreshed every third of it); a crashed gateway is detected after it")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "graceful shutdown budget: close clients with 1012 and clean Redis")
@@ -161,6 +169,15 @@ func (c *Config) validate() error {
 	}
 	if c.ReadLimit <= 0 {
 		errs = append(errs, errors.New("--read-limit must be positive"))
+	}
+	if c.ClientFrameRate < 0 || c.ClientByteRate < 0 || c.MaxConnsPerIP < 0 {
+		errs = append(errs, errors.New("--client-frame-rate, --client-byte-rate and --max-conns-per-ip must be 0 (off) or more"))
+	}
+	if c.ClientFrameRate > 0 && c.ClientFrameBurst <= 0 {
+		errs = append(errs, errors.New("--client-frame-burst must be positive"))
+	}
+	if c.ClientByteRate > 0 && int64(c.ClientByteBurst) < c.ReadLimit {
+		errs = append(errs, errors.New("--client-byte-burst must be at least --read-limit (a frame of --read-limit bytes would always exceed it)"))
 	}
 	if c.PingNotResponseLimit < 0 {
 		errs = append(errs, errors.New("--ping-not-response-limit must be 0 or more"))
