@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-
 	"github.com/chatgate/chatgate/gateway"
 	"github.com/chatgate/chatgate/internal/config"
 	"github.com/chatgate/chatgate/internal/metrics"
@@ -112,13 +110,13 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 	}
 	redisURL := cfg.RedisURL
 	if redisURL == "" {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr(cfg.EmbeddedAddr); err != nil {
-			return fmt.Errorf("start embedded redis on %s: %w", cfg.EmbeddedAddr, err)
+		er, err := startEmbeddedRedis(cfg.EmbeddedAddr)
+		if err != nil {
+			return err
 		}
-		defer mr.Close()
-		redisURL = "redis://" + mr.Addr() + "/0"
-		log.Warn("single-machine mode: embedded in-memory Redis; state is lost on exit. Local apps can push through it",
+		defer er.Close()
+		redisURL = er.url
+		log.Warn("single-machine mode: embedded in-memory Redis with a random password; state is lost on exit. Local apps can push through it with redis_url (it carries the password)",
 			"redis_url", redisURL)
 	}
 	store, err := session.Open(ctx, redisURL, cfg.RedisTimeout, &session.Options{Prefix: cfg.RedisPrefix, Logger: log})

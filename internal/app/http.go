@@ -55,6 +55,13 @@ func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAdd
 		TrustedProxies: trusted,
 		Frontend:       frontend.Files(),
 		Logger:         log,
+
+		MaxRooms:            cfg.MaxRooms,
+		MaxListedRooms:      cfg.MaxListedRooms,
+		CreateRoomPerMinute: cfg.CreateRoomPerMinute,
+		FlushPerMinute:      cfg.FlushPerMinute,
+		BindPerMinute:       cfg.BindPerMinute,
+		EnterPerMinute:      cfg.EnterPerMinute,
 	})
 	if err != nil {
 		return "", nil, err
@@ -67,6 +74,8 @@ func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAdd
 		Timeout:      cfg.RedisTimeout,
 		Logger:       log,
 	})
+	// Operator endpoints (DELETE /admin/rooms/{id}), with the push API's keys.
+	srv.RegisterAdmin(srv.App().Group("/admin"), strings.Split(cfg.APIKeys, ","))
 	if m != nil {
 		srv.App().Get("/metrics", fiberMetrics(m))
 	}
