@@ -246,7 +246,7 @@ func TestRooms(t *testing.T) {
 		})
 	}
 	c.do("GET", "/api/rooms", nil).decode(t, &rooms)
-	if len(rooms) != 2 || rooms[0].ID != room.ID || rooms[0].Online != 0 {
+	if len(rooms) != 2 || rooms[0].ID != room.ID && rooms[1].ID != room.ID || rooms[0].Online != 0 {
 		t.Fatalf("rooms: %+v", rooms)
 	}
 	var me meResponse

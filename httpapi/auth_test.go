@@ -73,7 +73,7 @@ func TestConnectTokenRateLimit(t *testing.T) {
 // while the user logs out; afterwards the login is gone for good.
 func TestLogoutRace(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, &Options{LoginPerMinute: -1, TokenPerMinute: -1})
+	e := newTestEnv(t, &Options{LoginPerMinute: -1, TokenPerMinute: -1, EnterPerMinute: -1, CreateRoomPerMinute: -1, SayPerMinute: -1})
 	rooms := []string{e.room("ra"), e.room("rb")}
 	const rounds, workers, perWorker = 15, 6, 12
 	for round := range rounds {
@@ -142,7 +142,7 @@ func TestLogoutRace(t *testing.T) {
 // combining marks (issue 10, item 13), and accept real scripts that use marks.
 func TestUnsafeNames(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, &Options{SayPerMinute: -1, LoginPerMinute: -1})
+	e := newTestEnv(t, &Options{SayPerMinute: -1, LoginPerMinute: -1, CreateRoomPerMinute: -1})
 	owner := e.client()
 	owner.login("Owner")
 	tests := []struct {

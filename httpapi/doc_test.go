@@ -33,6 +33,9 @@ var docExamples = map[string]func() any{
 	"joinNotice":     func() any { return &noticeMessage{} },
 	"closeNotice":    func() any { return &noticeMessage{} },
 	"flushMessage":   func() any { return &flushMessage{} },
+
+	"roomDeletedMessage":  func() any { return &roomDeletedMessage{} },
+	"roomDeletedResponse": func() any { return &roomDeletedResponse{} },
 }
 
 var badRequestRe = regexp.MustCompile(`errBadRequest\("(\w+)"`)
@@ -92,7 +95,7 @@ func TestDocErrorCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	codes := []string{"internal", "unavailable"}
-	for _, e := range []*apiError{errNotLoggedIn, errCSRF, errForbidden, errNoRoom, errNoClient, errNoUser, errNotInRoom, errTooManyRooms, errMediaType, errRateLimited} {
+	for _, e := range []*apiError{errNotLoggedIn, errCSRF, errForbidden, errNoRoom, errNoClient, errNoUser, errNotInRoom, errTooManyRooms, errMediaType, errRateLimited, errAdminDisabled, errUnauthorized} {
 		codes = append(codes, e.code)
 	}
 	for _, c := range fiberCodes {

@@ -94,6 +94,7 @@ type client struct {
 	cookie string
 	csrf   string
 	me     loginResponse
+	xff    string // X-Forwarded-For of its requests, when set
 }
 
 func (e *testEnv) client() *client { return &client{env: e} }
@@ -121,6 +122,9 @@ func (c *client) do(method, path string, body any, hdr ...string) response {
 	}
 	if c.csrf != "" && method != http.MethodGet {
 		req.Header.Set("X-CSRF-Token", c.csrf)
+	}
+	if c.xff != "" {
+		req.Header.Set("X-Forwarded-For", c.xff)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		if hdr[i] == "Host" {

@@ -34,12 +34,30 @@ type Options struct {
 	HistoryLen int
 	// MaxRooms caps the number of rooms; creating more answers 409. Default 1000.
 	MaxRooms int
-	// LoginPerMinute is the logins allowed per client IP per minute.
-	// Default 10; negative disables the limit.
+	// MaxListedRooms is how many rooms GET /api/rooms lists, the most
+	// recently active first. Default 200.
+	MaxListedRooms int
+
+	// Rate limits: requests allowed per minute, in fixed one-minute windows
+	// counted in Redis (shared by replicas); beyond, 429 with Retry-After.
+	// Each is counted per user and, separately, per client IP, except login
+	// (per IP only: there is no user yet). Negative disables a limit.
+
+	// LoginPerMinute limits POST /api/login. Default 10.
 	LoginPerMinute int
-	// SayPerMinute is the messages (and room creations) allowed per user and,
-	// separately, per client IP per minute. Default 60; negative disables.
+	// SayPerMinute limits POST /api/say. Default 60.
 	SayPerMinute int
+	// CreateRoomPerMinute limits POST /api/rooms. Default 10.
+	CreateRoomPerMinute int
+	// FlushPerMinute limits POST /api/flush, which pushes the user list to
+	// every member of the room. Default 20.
+	FlushPerMinute int
+	// BindPerMinute limits POST /api/bind, which pushes a flush (and maybe a
+	// join notice) to every member of the room. Default 60.
+	BindPerMinute int
+	// EnterPerMinute limits POST /api/rooms/{id}/enter, which may push a
+	// close notice and a flush to the room left. Default 30.
+	EnterPerMinute int
 	// MaxBodyBytes is the largest request body; larger answers 413. Default 64 KiB.
 	MaxBodyBytes int
 	// RequestTimeout bounds the Redis work of one request; when Redis does not
@@ -105,11 +123,17 @@ func (o *Options) withDefaults() Options {
 	if c.MaxRooms <= 0 {
 		c.MaxRooms = 1000
 	}
-	if c.LoginPerMinute == 0 {
-		c.LoginPerMinute = 10
+	if c.MaxListedRooms <= 0 {
+		c.MaxListedRooms = 200
 	}
-	if c.SayPerMinute == 0 {
-		c.SayPerMinute = 60
+	for _, r := range []struct {
+		v   *int
+		def int
+	}{{&c.LoginPerMinute, 10}, {&c.SayPerMinute, 60}, {&c.CreateRoomPerMinute, 10},
+		{&c.FlushPerMinute, 20}, {&c.BindPerMinute, 60}, {&c.EnterPerMinute, 30}} {
+		if *r.v == 0 {
+			*r.v = r.def
+		}
 	}
 	if c.TokenPerMinute == 0 {
 		c.TokenPerMinute = 30

@@ -11,11 +11,11 @@ import (
 	"github.com/chatgate/chatgate/session"
 )
 
-// listRooms returns the rooms, oldest first, with the number of distinct
-// users connected to each.
+// listRooms returns up to MaxListedRooms rooms, the most recently active
+// first, with the number of distinct users connected to each.
 func (s *Server) listRooms(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	rooms, err := s.store.Rooms(ctx, maxListedRooms)
+	rooms, err := s.store.Rooms(ctx, s.o.MaxListedRooms)
 	if err != nil {
 		return unavailable(err)
 	}

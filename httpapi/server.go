@@ -76,6 +76,7 @@ func New(store *session.Store, opts *Options) (*Server, error) {
 		// client-forged X-Forwarded-For address), so no ProxyHeader.
 		EnableTrustedProxyCheck: true,
 		TrustedProxies:          proxies,
+		JSONEncoder:             marshalJSON,
 	})
 	s.routes()
 	return s, nil
@@ -113,18 +114,18 @@ func (s *Server) routes() {
 	a.Get("/api/config", s.getConfig)
 	a.Post("/api/login", s.limit("login", s.o.LoginPerMinute, ipKey), s.login)
 
+	// Every route that pushes to a whole room is rate-limited (issue 10
+	// item 4: 300 flushes pushed 14.8 MB to a 40-member room).
 	auth := s.requireLogin
-	sayIP := s.limit("say-ip", s.o.SayPerMinute, ipKey)
-	sayUser := s.limit("say-uid", s.o.SayPerMinute, uidKey)
 	a.Get("/api/me", auth, s.me)
 	a.Post("/api/token", auth, s.limit("token", s.o.TokenPerMinute, uidKey), s.connectToken)
 	a.Get("/api/rooms", auth, s.listRooms)
-	a.Post("/api/rooms", auth, sayIP, sayUser, s.createRoom)
-	a.Post("/api/rooms/:id/enter", auth, s.enterRoom)
+	a.Post("/api/rooms", auth, s.limitUserAndIP("create", s.o.CreateRoomPerMinute), s.createRoom)
+	a.Post("/api/rooms/:id/enter", auth, s.limitUserAndIP("enter", s.o.EnterPerMinute), s.enterRoom)
 	a.Get("/api/rooms/:id/history", auth, s.history)
-	a.Post("/api/bind", auth, s.bind)
-	a.Post("/api/say", auth, sayIP, sayUser, s.say)
-	a.Post("/api/flush", auth, s.flush)
+	a.Post("/api/bind", auth, s.limitUserAndIP("bind", s.o.BindPerMinute), s.bind)
+	a.Post("/api/say", auth, s.limitUserAndIP("say", s.o.SayPerMinute), s.say)
+	a.Post("/api/flush", auth, s.limitUserAndIP("flush", s.o.FlushPerMinute), s.flush)
 	a.Post("/api/logout", auth, s.logout)
 
 	if s.o.Frontend != nil {
@@ -184,18 +185,41 @@ func uidKey(c *fiber.Ctx) string {
 // which is not in go.sum, and it does its storage round trips under a
 // process-wide lock; one atomic MULTI per request does the same job.
 func (s *Server) limit(name string, perMinute int, key func(*fiber.Ctx) string) fiber.Handler {
-	if perMinute < 0 {
-		return func(c *fiber.Ctx) error { return c.Next() }
-	}
 	return func(c *fiber.Ctx) error {
-		r, err := s.store.RateLimit(c.UserContext(), name+":"+key(c), perMinute, time.Minute)
-		if err != nil {
-			return unavailable(err)
-		}
-		if !r.Allowed {
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((r.RetryAfter+time.Second-1)/time.Second)))
-			return errRateLimited
+		if err := s.allow(c, name, perMinute, key); err != nil {
+			return err
 		}
 		return c.Next()
 	}
+}
+
+// limitUserAndIP is limit per user and, separately, per client IP (counters
+// <name>-uid and <name>-ip).
+func (s *Server) limitUserAndIP(name string, perMinute int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := s.allow(c, name+"-ip", perMinute, ipKey); err != nil {
+			return err
+		}
+		if err := s.allow(c, name+"-uid", perMinute, uidKey); err != nil {
+			return err
+		}
+		return c.Next()
+	}
+}
+
+// allow counts the request against counter name:key(c) and returns
+// errRateLimited (setting Retry-After) when it is over perMinute.
+func (s *Server) allow(c *fiber.Ctx, name string, perMinute int, key func(*fiber.Ctx) string) error {
+	if perMinute < 0 {
+		return nil
+	}
+	r, err := s.store.RateLimit(c.UserContext(), name+":"+key(c), perMinute, time.Minute)
+	if err != nil {
+		return unavailable(err)
+	}
+	if !r.Allowed {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((r.RetryAfter+time.Second-1)/time.Second)))
+		return errRateLimited
+	}
+	return nil
 }

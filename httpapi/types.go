@@ -104,11 +104,28 @@ type flushMessage struct {
 	UsersList map[string]string `json:"users_list"`
 }
 
+// roomDeletedMessage is a pushed "room_deleted" frame: an operator deleted
+// the room (DELETE /admin/rooms/{id}); the connection has left its group.
+type roomDeletedMessage struct {
+	Type   string `json:"type"`
+	RoomID string `json:"room_id"`
+	Name   string `json:"name"`
+}
+
+// roomDeletedResponse is DELETE /admin/rooms/{id}: the room deleted and how
+// many connections were in it (and were told).
+type roomDeletedResponse struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Connections int    `json:"connections"`
+}
+
 // Message types.
 const (
-	typeAll   = "all"
-	typeTo    = "to"
-	typeJoin  = "join"
-	typeClose = "close"
-	typeFlush = "flush"
+	typeAll         = "all"
+	typeTo          = "to"
+	typeJoin        = "join"
+	typeClose       = "close"
+	typeFlush       = "flush"
+	typeRoomDeleted = "room_deleted"
 )

@@ -15,7 +15,6 @@ const (
 	maxContentRunes  = 2000
 	defaultHistory   = 50
 	maxHistory       = 100
-	maxListedRooms   = 200
 )
 
 // Avatars and bubble colours a user may pick (GET /api/config); the page

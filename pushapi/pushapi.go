@@ -2,14 +2,13 @@ package pushapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/chatgate/chatgate/internal/apikey"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -64,10 +63,10 @@ func (o *Options) withDefaults() Options {
 
 // api holds what the handlers share.
 type api struct {
-	store   *session.Store
-	opts    Options
-	keySums [][sha256.Size]byte // sha256 of each key: equal lengths for the constant-time compare
-	log     *slog.Logger
+	store *session.Store
+	opts  Options
+	keys  *apikey.Set
+	log   *slog.Logger
 }
 
 // Register adds the push API routes to r (relative paths: the chat app
@@ -75,9 +74,7 @@ type api struct {
 func Register(r fiber.Router, store *session.Store, opts *Options) {
 	a := &api{store: store, opts: opts.withDefaults()}
 	a.log = a.opts.Logger.With("component", "pushapi")
-	for _, k := range a.opts.APIKeys {
-		a.keySums = append(a.keySums, sha256.Sum256([]byte(k)))
-	}
+	a.keys = apikey.New(a.opts.APIKeys)
 	r.Use(a.guard)
 	for _, rt := range a.routes() {
 		r.Add(rt.method, rt.path, rt.handler)
@@ -145,33 +142,18 @@ func Routes() []string {
 // The size check comes before auth so that an oversized body is refused
 // without being looked at further.
 func (a *api) guard(c *fiber.Ctx) error {
-	if len(a.keySums) == 0 {
+	if a.keys.Empty() {
 		return writeError(c, fiber.StatusServiceUnavailable, codeDisabled,
 			"the push API is disabled: no API key is configured (--api-keys / API_KEYS)")
 	}
 	if len(c.Body()) > a.opts.MaxBodyBytes {
 		return writeError(c, fiber.StatusRequestEntityTooLarge, codeTooLarge, "request body is larger than the push API limit")
 	}
-	if !a.authorized(c.Get(fiber.HeaderAuthorization)) {
+	if !a.keys.Authorized(c.Get(fiber.HeaderAuthorization)) {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="chatgate push API"`)
 		return writeError(c, fiber.StatusUnauthorized, codeUnauthorized, "missing or wrong API key (header Authorization: Bearer KEY)")
 	}
 	return c.Next()
-}
-
-// authorized compares the bearer token with every key in constant time
-// (no early exit), so timing says nothing about which key or prefix matched.
-func (a *api) authorized(header string) bool {
-	tok, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok {
-		return false
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	match := 0
-	for i := range a.keySums {
-		match |= subtle.ConstantTimeCompare(sum[:], a.keySums[i][:])
-	}
-	return match == 1
 }
 
 // ctx returns the Redis context of one request.

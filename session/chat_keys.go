@@ -7,7 +7,7 @@ import "errors"
 // prefix; docs/http-api.md lists them.
 //
 //	room:{id}      hash   name, created (unix ms)
-//	rooms          zset   room id → creation time (unix ms); the room list
+//	rooms          zset   room id → last activity (unix ms: latest public message, else creation); the room list
 //	members:{id}   set    uids announced as present in a room (join sent, close not yet)
 //	history:{id}   list   public messages of a room as JSON, oldest first, capped
 //	user:{uid}     hash   name, avatar, bubble of a logged-in user (TTL = login lifetime)

@@ -31,12 +31,16 @@ func (s *Store) RateLimit(ctx context.Context, key string, limit int, window tim
 	}
 	r := RateResult{Count: incr.Val(), Allowed: incr.Val() <= int64(limit)}
 	if !r.Allowed {
-		r.RetryAfter = ttl.Val()
-		if r.RetryAfter <= 0 { // no TTL (should not happen): give it one
+		switch d := ttl.Val(); {
+		case d > 0:
+			r.RetryAfter = d
+		case d == -1: // no TTL (should not happen): give it one
 			r.RetryAfter = window
 			if err := s.rdb.PExpire(ctx, k, window).Err(); err != nil {
 				return r, wrap(op, err)
 			}
+		default: // PTTL 0: the window ends within the millisecond; never restart it
+			r.RetryAfter = time.Millisecond
 		}
 	}
 	return r, nil

@@ -56,13 +56,15 @@ func roomOf(id string, h map[string]string) Room {
 	return Room{ID: id, Name: h["name"], Created: time.UnixMilli(ms)}
 }
 
-// Rooms returns up to limit rooms, oldest first.
+// Rooms returns up to limit rooms, the most recently active first: by the
+// time of their latest public message (AppendHistory), or of their creation
+// when they have none.
 func (s *Store) Rooms(ctx context.Context, limit int) ([]Room, error) {
 	const op = "list rooms"
 	if limit <= 0 {
 		return []Room{}, nil
 	}
-	ids, err := s.rdb.ZRange(ctx, string(s.k.chatRooms()), 0, int64(limit-1)).Result()
+	ids, err := s.rdb.ZRevRange(ctx, string(s.k.chatRooms()), 0, int64(limit-1)).Result()
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -86,6 +88,26 @@ func (s *Store) Rooms(ctx context.Context, limit int) ([]Room, error) {
 	return out, nil
 }
 
+// DeleteRoom deletes room id with its history and announced members and
+// takes it off the room list, and reports whether it existed. The room hash
+// goes first: from then on AppendHistory and MarkPresent refuse the room
+// (ErrNoRoom), so nothing brings its keys back. Group membership is not
+// touched: the caller tells the members and dissolves the group.
+func (s *Store) DeleteRoom(ctx context.Context, id string) (bool, error) {
+	const op = "delete room"
+	if err := validID(id); err != nil {
+		return false, wrap(op, fmt.Errorf("%w: %w", ErrNoRoom, err))
+	}
+	pipe := s.rdb.Pipeline()
+	room := pipe.Del(ctx, string(s.k.chatRoom(id)))
+	pipe.Del(ctx, string(s.k.chatHistory(id)), string(s.k.chatMembers(id))) // one slot: {id}
+	pipe.ZRem(ctx, string(s.k.chatRooms()), id)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, wrap(op, err)
+	}
+	return room.Val() > 0, nil
+}
+
 // RoomCount returns the number of rooms.
 func (s *Store) RoomCount(ctx context.Context) (int64, error) {
 	n, err := s.rdb.ZCard(ctx, string(s.k.chatRooms())).Result()
@@ -94,13 +116,18 @@ func (s *Store) RoomCount(ctx context.Context) (int64, error) {
 
 // MarkPresent records that uid was announced as present in room (members:{id})
 // and reports whether it was not already: the caller sends the join notice
-// only then, so concurrent binds announce a user once.
+// only then, so concurrent binds announce a user once. ErrNoRoom when the
+// room does not exist (deleted): nothing is written (chat_member_add.lua).
 func (s *Store) MarkPresent(ctx context.Context, room, uid string) (bool, error) {
+	const op = "mark present"
 	if err := validID(room); err != nil {
-		return false, wrap("mark present", err)
+		return false, wrap(op, err)
 	}
-	n, err := s.rdb.SAdd(ctx, string(s.k.chatMembers(room)), uid).Result()
-	return n > 0, wrap("mark present", err)
+	n, err := scriptChatMemberAdd.Run(ctx, s.rdb, []string{string(s.k.chatRoom(room)), string(s.k.chatMembers(room))}, uid).Int()
+	if err == nil && n < 0 {
+		err = fmt.Errorf("%w: %q", ErrNoRoom, room)
+	}
+	return n > 0, wrap(op, err)
 }
 
 // MarkAbsent removes uid from the announced members of room and reports
@@ -121,8 +148,11 @@ func (s *Store) MarkAbsent(ctx context.Context, room, uid string) (bool, error) 
 	return rem.Val() > 0 || exists.Val() == 0, nil
 }
 
-// AppendHistory appends msg (one JSON message) to the history of room id and
-// keeps only the last max entries.
+// AppendHistory appends msg (one JSON message) to the history of room id,
+// keeps only the last max entries, and moves the room to the top of the
+// room list (its score becomes now, never lower). ErrNoRoom when the room
+// does not exist (deleted): nothing is written (chat_history_append.lua).
+// One round trip.
 func (s *Store) AppendHistory(ctx context.Context, id string, msg []byte, max int) error {
 	const op = "append history"
 	if err := validID(id); err != nil {
@@ -131,12 +161,19 @@ func (s *Store) AppendHistory(ctx context.Context, id string, msg []byte, max in
 	if max <= 0 {
 		max = 1
 	}
-	k := string(s.k.chatHistory(id))
 	pipe := s.rdb.Pipeline()
-	pipe.RPush(ctx, k, msg)
-	pipe.LTrim(ctx, k, int64(-max), -1)
-	_, err := pipe.Exec(ctx)
-	return wrap(op, err)
+	appended := scriptChatHistoryAppend.Eval(ctx, pipe, []string{string(s.k.chatRoom(id)), string(s.k.chatHistory(id))}, msg, max)
+	// XX: a room deleted meanwhile stays off the list; GT: replicas whose
+	// clocks lag never move a room down.
+	pipe.ZAddArgs(ctx, string(s.k.chatRooms()), redis.ZAddArgs{XX: true, GT: true,
+		Members: []redis.Z{{Score: float64(time.Now().UnixMilli()), Member: id}}})
+	if _, err := pipe.Exec(ctx); err != nil {
+		return wrap(op, err)
+	}
+	if n, _ := appended.Int(); n == 0 {
+		return wrap(op, fmt.Errorf("%w: %q", ErrNoRoom, id))
+	}
+	return nil
 }
 
 // History returns the last n messages of room id, oldest first.

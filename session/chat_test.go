@@ -95,12 +95,115 @@ func TestRooms(t *testing.T) {
 	if _, err := s.Room(ctx, "{bad}"); !errors.Is(err, ErrNoRoom) {
 		t.Fatalf("invalid room id: %v", err)
 	}
-	rooms, err := s.Rooms(ctx, 10)
-	if err != nil || len(rooms) != 2 || rooms[0].ID != "a" || rooms[1].ID != "b" {
-		t.Fatalf("Rooms: %+v %v", rooms, err)
-	}
 	if n, err := s.RoomCount(ctx); n != 2 || err != nil {
 		t.Fatalf("RoomCount %d %v", n, err)
+	}
+}
+
+// TestRoomsMostActiveFirst: the room list is ordered by the latest public
+// message, else by creation, newest first; a message never moves a room
+// down (clock skew between replicas) and never brings a deleted room back.
+func TestRoomsMostActiveFirst(t *testing.T) {
+	t.Parallel()
+	s, mr := chatStore(t)
+	ctx := context.Background()
+	for i, id := range []string{"a", "b", "c", "d"} {
+		if _, err := s.CreateRoom(ctx, id, "Room "+id); err != nil {
+			t.Fatal(err)
+		}
+		// As if created long ago, a first: creation order without sleeping.
+		if _, err := mr.ZAdd("t:rooms", float64(1000*(i+1)), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func() string {
+		t.Helper()
+		rooms, err := s.Rooms(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := ""
+		for _, r := range rooms {
+			ids += r.ID
+		}
+		return ids
+	}
+	if got := list(); got != "dcb" {
+		t.Fatalf("newest first, 3 of 4: %q, want dcb", got)
+	}
+	if err := s.AppendHistory(ctx, "a", []byte(`{}`), 5); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(); got != "adc" {
+		t.Fatalf("after a message in a: %q, want adc", got)
+	}
+	future := float64(time.Now().Add(time.Hour).UnixMilli())
+	if _, err := mr.ZAdd("t:rooms", future, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendHistory(ctx, "c", []byte(`{}`), 5); err != nil {
+		t.Fatal(err)
+	}
+	if score, _ := mr.ZScore("t:rooms", "c"); score != future {
+		t.Fatalf("a message moved room c down: score %v, want %v", score, future)
+	}
+	if _, err := s.DeleteRoom(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendHistory(ctx, "a", []byte(`{}`), 5); !errors.Is(err, ErrNoRoom) {
+		t.Fatalf("message to a deleted room: %v, want ErrNoRoom", err)
+	}
+	if got := list(); got != "cdb" {
+		t.Fatalf("after deleting a: %q, want cdb", got)
+	}
+}
+
+// TestDeleteRoom: a deleted room loses its hash, history, members and list
+// entry, and no later write brings any of them back.
+func TestDeleteRoom(t *testing.T) {
+	t.Parallel()
+	s, mr := chatStore(t)
+	ctx := context.Background()
+	for _, id := range []string{"r", "keep"} {
+		if _, err := s.CreateRoom(ctx, id, "Room"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendHistory(ctx, id, []byte(`{"type":"all"}`), 5); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.MarkPresent(ctx, id, "u1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	existed, err := s.DeleteRoom(ctx, "r")
+	if err != nil || !existed {
+		t.Fatalf("DeleteRoom: %v %v", existed, err)
+	}
+	if existed, err := s.DeleteRoom(ctx, "r"); err != nil || existed {
+		t.Fatalf("DeleteRoom again: %v %v, want false", existed, err)
+	}
+	if err := s.AppendHistory(ctx, "r", []byte(`{}`), 5); !errors.Is(err, ErrNoRoom) {
+		t.Fatalf("AppendHistory after delete: %v, want ErrNoRoom", err)
+	}
+	if added, err := s.MarkPresent(ctx, "r", "u2"); added || !errors.Is(err, ErrNoRoom) {
+		t.Fatalf("MarkPresent after delete: %v %v, want ErrNoRoom", added, err)
+	}
+	for _, k := range []string{"t:room:{r}", "t:history:{r}", "t:members:{r}"} {
+		if mr.Exists(k) {
+			t.Errorf("%s still exists", k)
+		}
+	}
+	if _, err := s.Room(ctx, "r"); !errors.Is(err, ErrNoRoom) {
+		t.Fatalf("Room after delete: %v", err)
+	}
+	if rooms, _ := s.Rooms(ctx, 10); len(rooms) != 1 || rooms[0].ID != "keep" {
+		t.Fatalf("Rooms after delete: %+v", rooms)
+	}
+	if h, _ := s.History(ctx, "keep", 10); len(h) != 1 || !mr.Exists("t:members:{keep}") {
+		t.Fatalf("the other room was touched: history %v", h)
+	}
+	if _, err := s.DeleteRoom(ctx, "{bad}"); !errors.Is(err, ErrNoRoom) {
+		t.Fatalf("invalid id: %v", err)
 	}
 }
 
@@ -108,6 +211,9 @@ func TestHistoryCapped(t *testing.T) {
 	t.Parallel()
 	s, _ := chatStore(t)
 	ctx := context.Background()
+	if _, err := s.CreateRoom(ctx, "r", "Room"); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 7 {
 		if err := s.AppendHistory(ctx, "r", []byte(fmt.Sprint(i)), 5); err != nil {
 			t.Fatal(err)
@@ -317,12 +423,28 @@ func TestRateLimit(t *testing.T) {
 	if r, _ := s.RateLimit(ctx, "say:uid:u1", 3, time.Minute); !r.Allowed || r.Count != 1 {
 		t.Fatalf("after the window: %+v", r)
 	}
+	// A window in its last millisecond (PTTL 0) ends: it is not mistaken
+	// for a counter without TTL and restarted for a whole window.
+	for range 3 {
+		_, _ = s.RateLimit(ctx, "say:uid:u1", 3, time.Minute)
+	}
+	mr.SetTTL("t:limit:{say:uid:u1}", 500*time.Microsecond)
+	r, err := s.RateLimit(ctx, "say:uid:u1", 3, time.Minute)
+	if err != nil || r.Allowed || r.RetryAfter <= 0 || r.RetryAfter > time.Second {
+		t.Fatalf("in the last millisecond: %+v %v, want refused, retry within 1s", r, err)
+	}
+	if ttl := mr.TTL("t:limit:{say:uid:u1}"); ttl > time.Millisecond {
+		t.Fatalf("the ending window was restarted: TTL %v", ttl)
+	}
 }
 
 func TestMembers(t *testing.T) {
 	t.Parallel()
 	s, mr := chatStore(t)
 	ctx := context.Background()
+	if _, err := s.CreateRoom(ctx, "r", "Room"); err != nil {
+		t.Fatal(err)
+	}
 	steps := []struct {
 		name string
 		do   func() (bool, error)

@@ -288,19 +288,26 @@ func messageJS(text, extra string) string {
 	return fmt.Sprintf(`Array.from(document.querySelectorAll('#messages .msg%s')).some(m => m.querySelector('.msg-content') && m.querySelector('.msg-content').textContent === %s)`, extra, chatJS(text))
 }
 
-// TestChatBrowser: two users on two HTTP apps and two gateways, one Redis.
-func TestChatBrowser(t *testing.T) {
-	c := chatStartCluster(t)
+// chatAliceAndBob opens Alice's page on the first HTTP app and Bob's on the
+// second, logs both in and waits until both see both in the lobby.
+func chatAliceAndBob(t *testing.T, c *chatCluster, exceptions *chatExceptions) (alice, bob *chatBrowser) {
+	t.Helper()
 	browserCtx := chatStartChromium(t)
-	var exceptions chatExceptions
-	alice := chatOpen(t, browserCtx, "Alice", "http://"+c.http[0].HTTPAddr+"/", &exceptions)
-	bob := chatOpen(t, browserCtx, "Bob", "http://"+c.http[1].HTTPAddr+"/", &exceptions)
-
+	alice = chatOpen(t, browserCtx, "Alice", "http://"+c.http[0].HTTPAddr+"/", exceptions)
+	bob = chatOpen(t, browserCtx, "Bob", "http://"+c.http[1].HTTPAddr+"/", exceptions)
 	alice.loginAndEnter("fox")
 	bob.loginAndEnter("owl")
 	for _, b := range []*chatBrowser{alice, bob} {
 		b.waitJS("both users listed", b.usersJS("Alice", "Bob"))
 	}
+	return alice, bob
+}
+
+// TestChatBrowser: two users on two HTTP apps and two gateways, one Redis.
+func TestChatBrowser(t *testing.T) {
+	c := chatStartCluster(t)
+	var exceptions chatExceptions
+	alice, bob := chatAliceAndBob(t, c, &exceptions)
 	// The two are held by different gateways, found through Redis only.
 	ctx := context.Background()
 	cids, err := c.store.ClientIDsByGroup(ctx, "lobby")

@@ -884,6 +884,14 @@
         renderUsers();
         break;
       }
+      case 'room_deleted':
+        // An operator deleted the room: the server has taken this connection
+        // out of it, so go back to the room list (which no longer shows it).
+        if (state.room && String(f.room_id) === state.room.id) {
+          toast('This room was deleted.');
+          enterLobby();
+        }
+        break;
       default:
         break; // unknown frames are ignored for forward compatibility
     }

@@ -15,9 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-
 	"github.com/chatgate/chatgate/gateway"
+	"github.com/chatgate/chatgate/httpapi"
 	"github.com/chatgate/chatgate/internal/config"
 	"github.com/chatgate/chatgate/internal/metrics"
 	"github.com/chatgate/chatgate/session"
@@ -115,13 +114,13 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 	}
 	redisURL := cfg.RedisURL
 	if redisURL == "" {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr(cfg.EmbeddedAddr); err != nil {
-			return fmt.Errorf("start embedded redis on %s: %w", cfg.EmbeddedAddr, err)
+		er, err := startEmbeddedRedis(cfg.EmbeddedAddr)
+		if err != nil {
+			return err
 		}
-		defer mr.Close()
-		redisURL = "redis://" + mr.Addr() + "/0"
-		log.Warn("single-machine mode: embedded in-memory Redis; state is lost on exit. Local apps can push through it",
+		defer er.Close()
+		redisURL = er.url
+		log.Warn("single-machine mode: embedded in-memory Redis with a random password; state is lost on exit. Local apps can push through it with redis_url (it carries the password)",
 			"redis_url", redisURL)
 	}
 	store, err := session.Open(ctx, redisURL, cfg.RedisTimeout, &session.Options{Prefix: cfg.RedisPrefix, Logger: log})
@@ -155,6 +154,7 @@ func startRole(role string, cfg *config.Config, store *session.Store, log *slog.
 	var (
 		parts  []func(context.Context) error
 		checks []readyCheck
+		chat   *httpapi.Server // the chat app, when this role serves it
 	)
 	if role == RoleAll || role == RoleGateway {
 		gw, addr, run, err := startGateway(cfg, store, log, m, ls)
@@ -165,14 +165,14 @@ func startRole(role string, cfg *config.Config, store *session.Store, log *slog.
 		checks = append(checks, func(context.Context) error { return gw.Ready() })
 	}
 	if role == RoleAll || role == RoleHTTP {
-		addr, run, err := startHTTP(cfg, store, log, st.WSAddr, ls)
+		srv, addr, run, err := startHTTP(cfg, store, log, st.WSAddr, ls)
 		if err != nil {
 			return nil, nil, err
 		}
-		st.HTTPAddr, parts = addr, append(parts, run)
+		st.HTTPAddr, parts, chat = addr, append(parts, run), srv
 	}
 	checks = append(checks, store.Ping)
-	addr, runInternal, err := startInternal(role, cfg, store, log, m, checks, st.HTTPAddr != "", ls)
+	addr, runInternal, err := startInternal(role, cfg, store, log, m, checks, chat, ls)
 	if err != nil {
 		return nil, nil, err
 	}

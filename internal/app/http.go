@@ -22,17 +22,17 @@ const httpShutdownTimeout = 5 * time.Second
 // its port is the default port of the gateway URL given to the page. The
 // push API, the admin API and /metrics are not here: they are on the
 // internal listener (startInternal).
-func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAddr string, ls *listeners) (string, func(context.Context) error, error) {
+func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAddr string, ls *listeners) (*httpapi.Server, string, func(context.Context) error, error) {
 	signer, err := tokenSigner(cfg)
 	if err != nil {
-		return "", nil, err
+		return nil, "", nil, err
 	}
 	if cfg.TokenSecret == "" && wsAddr == "" {
 		log.Warn("no --token-secret: connect tokens are signed with a random per-process secret that gateways in other processes cannot verify; give every process the same --token-secret (or run the gateways with --allow-unsigned)")
 	}
 	proxies, err := cfg.Proxies()
 	if err != nil {
-		return "", nil, err
+		return nil, "", nil, err
 	}
 	srv, err := httpapi.New(store, &httpapi.Options{
 		GatewayURL:     cfg.GatewayURL,
@@ -49,13 +49,20 @@ func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAdd
 		TrustedProxies: proxies,
 		Frontend:       frontend.Files(),
 		Logger:         log,
+
+		MaxRooms:            cfg.MaxRooms,
+		MaxListedRooms:      cfg.MaxListedRooms,
+		CreateRoomPerMinute: cfg.CreateRoomPerMinute,
+		FlushPerMinute:      cfg.FlushPerMinute,
+		BindPerMinute:       cfg.BindPerMinute,
+		EnterPerMinute:      cfg.EnterPerMinute,
 	})
 	if err != nil {
-		return "", nil, err
+		return nil, "", nil, err
 	}
 	ln, err := ls.listen("http", cfg.HTTPAddr)
 	if err != nil {
-		return "", nil, err
+		return nil, "", nil, err
 	}
 	log.Info("http app listening", "addr", ln.Addr().String())
 	run := func(ctx context.Context) error {
@@ -70,7 +77,7 @@ func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAdd
 		}
 		return err
 	}
-	return ln.Addr().String(), run, nil
+	return srv, ln.Addr().String(), run, nil
 }
 
 // gatewayPort is the port of this process's gateway listener, else the port

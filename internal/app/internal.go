@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/chatgate/chatgate/httpapi"
 	"github.com/chatgate/chatgate/internal/config"
 	"github.com/chatgate/chatgate/internal/metrics"
 	"github.com/chatgate/chatgate/pushapi"
@@ -70,8 +71,9 @@ type readyCheck func(context.Context) error
 //	GET /readyz    200 when every check passes (within --redis-timeout), else
 //	               503 with the first failure
 //	GET /metrics   Prometheus metrics of the whole process
-//	/api/push/…    the push API and the admin API (mountAPIs), when withAPIs
-func startInternal(role string, cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, checks []readyCheck, withAPIs bool, ls *listeners) (string, func(context.Context) error, error) {
+//	/api/push/…    the push API (mountAPIs), when the role serves the chat app
+//	/admin/…       the operator API of the chat app (mountAPIs), likewise
+func startInternal(role string, cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, checks []readyCheck, chat *httpapi.Server, ls *listeners) (string, func(context.Context) error, error) {
 	a := fiber.New(fiber.Config{
 		AppName:               "chatgate-internal",
 		BodyLimit:             cfg.MaxBodyBytes,
@@ -93,8 +95,8 @@ func startInternal(role string, cfg *config.Config, store *session.Store, log *s
 		return c.SendString("ready\n")
 	})
 	a.Get("/metrics", fiberMetrics(m))
-	if withAPIs {
-		mountAPIs(a, cfg, store, log)
+	if chat != nil {
+		mountAPIs(a, cfg, store, chat, log)
 	}
 	addr := InternalAddr(role, cfg)
 	ln, err := ls.listen("internal", addr)
@@ -108,9 +110,9 @@ func startInternal(role string, cfg *config.Config, store *session.Store, log *s
 
 // mountAPIs is the one place where the APIs for other apps and operators are
 // mounted: on the internal listener, never on a public port. The push API
-// lives at /api/push; the admin API (DELETE /admin/rooms/{id}, …) is mounted
-// here too, beside it.
-func mountAPIs(r fiber.Router, cfg *config.Config, store *session.Store, log *slog.Logger) {
+// lives at /api/push; the chat app's operator API (DELETE /admin/rooms/{id})
+// at /admin, with the same bearer keys.
+func mountAPIs(r fiber.Router, cfg *config.Config, store *session.Store, chat *httpapi.Server, log *slog.Logger) {
 	// Bearer keys; no session, no CSRF. It answers 503 push_disabled when
 	// --api-keys is empty.
 	pushapi.Register(r.Group("/api/push"), store, &pushapi.Options{
@@ -119,6 +121,7 @@ func mountAPIs(r fiber.Router, cfg *config.Config, store *session.Store, log *sl
 		Timeout:      cfg.RedisTimeout,
 		Logger:       log,
 	})
+	chat.RegisterAdmin(r.Group("/admin"), strings.Split(cfg.APIKeys, ","))
 }
 
 // internalErrors answers the errors Fiber raises itself (no route, a body

@@ -58,6 +58,13 @@ type Config struct {
 	MaxBodyBytes   int
 	ReaperInterval time.Duration
 
+	MaxRooms            int
+	MaxListedRooms      int
+	CreateRoomPerMinute int
+	FlushPerMinute      int
+	BindPerMinute       int
+	EnterPerMinute      int
+
 	LogFormat string
 	LogLevel  string
 
@@ -83,7 +90,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL: redis://host:6379/0, redis://sentinel:26379?master_name=NAME, redis-cluster://host:7000?addr=host2:7000. Empty in all-in-one mode: start an embedded in-memory Redis")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", session.DefaultPrefix, "prefix of every Redis key and channel")
 	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 5*time.Second, "timeout of each Redis operation and of the start-up check")
-	fs.StringVar(&c.EmbeddedAddr, "embedded-redis-addr", "127.0.0.1:0", "all-in-one mode: where the embedded Redis listens (loopback; printed at start-up)")
+	fs.StringVar(&c.EmbeddedAddr, "embedded-redis-addr", "127.0.0.1:0", "all-in-one mode: where the embedded Redis listens (loopback; it requires a random password: the start-up log prints its URL with it)")
 
 	fs.StringVar(&c.WSAddr, "ws-addr", ":7272", "gateway listen address (the WebSocket, plus /healthz)")
 	fs.StringVar(&c.GatewayID, "gateway-id", "", "gateway id (a-z 0-9 - _); empty: random per process")
@@ -112,11 +119,17 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.TokenPerMinute, "token-per-minute", 30, "connect tokens (POST /api/token) allowed per user per minute (429 beyond); negative disables")
 	fs.StringVar(&c.CookieSecure, "cookie-secure", "auto", "Secure attribute of the login cookie: auto (when the page is served over https: TLS, or a trusted proxy's X-Forwarded-Proto), always or never")
 	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", false, "gateways accept connections without a connect token (they bind through POST /api/bind)")
-	fs.StringVar(&c.APIKeys, "api-keys", "", "comma-separated API keys for the HTTP push API (Authorization: Bearer KEY); empty disables the push API")
+	fs.StringVar(&c.APIKeys, "api-keys", "", "comma-separated API keys for the HTTP push API and the operator API, /admin (Authorization: Bearer KEY); empty disables both")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 24*time.Hour, "login session lifetime (sessions live in Redis)")
 	fs.IntVar(&c.HistoryLen, "history-len", 500, "public messages kept per room for history")
-	fs.IntVar(&c.LoginPerMinute, "login-per-minute", 10, "logins allowed per client IP per minute (429 beyond)")
-	fs.IntVar(&c.SayPerMinute, "say-per-minute", 60, "messages allowed per user and per IP per minute (429 beyond)")
+	fs.IntVar(&c.LoginPerMinute, "login-per-minute", 10, "logins allowed per client IP per minute (429 beyond); negative disables")
+	fs.IntVar(&c.SayPerMinute, "say-per-minute", 60, "messages allowed per user and per IP per minute (429 beyond); negative disables")
+	fs.IntVar(&c.CreateRoomPerMinute, "create-room-per-minute", 10, "room creations allowed per user and per IP per minute (429 beyond); negative disables")
+	fs.IntVar(&c.FlushPerMinute, "flush-per-minute", 20, "POST /api/flush (the user list pushed to the whole room) allowed per user and per IP per minute (429 beyond); negative disables")
+	fs.IntVar(&c.BindPerMinute, "bind-per-minute", 60, "POST /api/bind (a flush pushed to the whole room) allowed per user and per IP per minute (429 beyond); negative disables")
+	fs.IntVar(&c.EnterPerMinute, "enter-per-minute", 30, "room changes (POST /api/rooms/{id}/enter) allowed per user and per IP per minute (429 beyond); negative disables")
+	fs.IntVar(&c.MaxRooms, "max-rooms", 1000, "most rooms that may exist; creating more answers 409 too_many_rooms")
+	fs.IntVar(&c.MaxListedRooms, "max-listed-rooms", 200, "rooms GET /api/rooms lists, the most recently active first")
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest HTTP request body; larger answers 413")
 	fs.DurationVar(&c.ReaperInterval, "reaper-interval", 3*time.Second, "how often a process looks for crashed gateways to clean up")
 
@@ -181,6 +194,22 @@ func (c *Config) validate() error {
 	}
 	if c.PingNotResponseLimit < 0 {
 		errs = append(errs, errors.New("--ping-not-response-limit must be 0 or more"))
+	}
+	type setting struct {
+		name string
+		v    int
+	}
+	for _, r := range []setting{{"login-per-minute", c.LoginPerMinute}, {"say-per-minute", c.SayPerMinute},
+		{"create-room-per-minute", c.CreateRoomPerMinute}, {"flush-per-minute", c.FlushPerMinute},
+		{"bind-per-minute", c.BindPerMinute}, {"enter-per-minute", c.EnterPerMinute}} {
+		if r.v == 0 {
+			errs = append(errs, fmt.Errorf("--%s must not be 0 (a negative value disables the limit)", r.name))
+		}
+	}
+	for _, n := range []setting{{"history-len", c.HistoryLen}, {"max-rooms", c.MaxRooms}, {"max-listed-rooms", c.MaxListedRooms}} {
+		if n.v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s must be positive", n.name))
+		}
 	}
 	if c.AliveTTL < 3*time.Second {
 		errs = append(errs, errors.New("--alive-ttl must be at least 3s"))
