@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -34,7 +35,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.opts.Authenticate != nil {
 		uid, authErr = g.opts.Authenticate(r)
 	}
-	c := &conn{g: g, id: session.NewClientID(g.id), ip: ip, at: time.Now(), uid: uid}
+	c := &conn{g: g, id: g.newClientID(), ip: ip, at: time.Now(), uid: uid}
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		OriginPatterns:     g.originPatterns(r),
@@ -52,8 +53,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(StatusUnauthorized, truncateReason(authErr.Error()))
 		return
 	}
-	if !g.idx.add(c, g.opts.MaxConnsPerIP) {
-		_ = ws.Close(websocket.StatusTryAgainLater, "too many connections from this address")
+	if err := g.addToIndex(c); err != nil {
+		_ = ws.Close(websocket.StatusTryAgainLater, err.Error())
 		return
 	}
 	ctx, cancel := g.redisCtx()
@@ -73,6 +74,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer g.handlers.Add(-1)
 		g.forget(c, g.readLoop(c))
 	}()
+}
+
+// newClientID draws an id for a new connection (Options.CompactClientIDs).
+func (g *Gateway) newClientID() string {
+	if g.opts.CompactClientIDs {
+		return session.NewCompactClientID(g.id)
+	}
+	return session.NewClientID(g.id)
+}
+
+// addToIndex adds c to the local index. A compact id holds only 32 random
+// bits, so one a live connection holds is drawn again (a few times at most:
+// a clash needs ~2³² live connections to be likely).
+func (g *Gateway) addToIndex(c *conn) error {
+	for range 8 {
+		err := g.idx.add(c, g.opts.MaxConnsPerIP)
+		if !errors.Is(err, errDuplicateID) {
+			return err
+		}
+		c.id = g.newClientID()
+	}
+	return errDuplicateID
 }
 
 // readLoop reads client frames until the connection ends and returns the

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/chatgate/chatgate/session"
 )
 
 // drain refuses new clients, closes connected ones with 1012 so they
@@ -29,7 +31,7 @@ func (g *Gateway) drain() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if g.stale.Load() && !g.forgetStale(func(string) bool { return false }) {
+	if g.stale.Load() && !g.forgetStale(func(string) bool { return false }, session.ReasonStale) {
 		// Stay registered: the liveness key expires and a reaper cleans up.
 		g.log.Warn("leaving this gateway's clients to the crash reaper")
 		return

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/chatgate/chatgate/session"
@@ -26,19 +27,29 @@ func newIndex() *index {
 	}
 }
 
-// add registers c; it fails when c's IP already holds max connections (max 0: no limit).
-func (x *index) add(c *conn, max int) bool {
+// Reasons index.add refuses a connection.
+var (
+	errTooManyFromIP = errors.New("too many connections from this address")
+	errDuplicateID   = errors.New("client id in use") // compact ids: draw another
+)
+
+// add registers c; it fails when c's IP already holds max connections (max
+// 0: no limit) or when a live connection has c's id.
+func (x *index) add(c *conn, max int) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if max > 0 && x.perIP[c.ip] >= max {
-		return false
+		return errTooManyFromIP
+	}
+	if x.clients[c.id] != nil {
+		return errDuplicateID
 	}
 	x.perIP[c.ip]++
 	x.clients[c.id] = c
 	if c.uid != "" {
 		addTo(x.uids, c.uid, c)
 	}
-	return true
+	return nil
 }
 
 // remove unregisters c and returns its final local state.
