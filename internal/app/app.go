@@ -84,6 +84,9 @@ type Started struct {
 	RedisURL string // the Redis in use (the embedded one in all-in-one mode)
 	WSAddr   string // gateway listener ("" when the role runs no gateway)
 	HTTPAddr string // HTTP app listener ("" when the role runs no HTTP app)
+	// GatewayWorker compatibility (docs/gatewayworker.md); "" when off.
+	GWInnerAddr    string // the gateway's inner address, as the Register hands it out
+	GWRegisterAddr string // the Register listener
 }
 
 // Validate checks the settings a role needs beyond what config checks alone.
@@ -101,7 +104,7 @@ func Validate(role string, cfg *config.Config) error {
 		// (HTTP app) and verifies (gateway) tokens.
 		return errors.New("--token-secret (TOKEN_SECRET, shared by gateways and HTTP apps) is required for role " + role + " (a gateway may run with --allow-unsigned instead)")
 	}
-	return nil
+	return validateGatewayWorker(cfg)
 }
 
 // Run runs role until ctx ends, then shuts down gracefully. When started is
@@ -127,13 +130,21 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 	}
 	defer store.Close()
 	m := newMetrics(role, store)
+	compat, err := listenGatewayWorker(role, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	defer compat.close()
 
 	var (
-		st    = Started{RedisURL: redisURL}
-		parts []func(context.Context) error
+		st    = Started{RedisURL: redisURL, GWInnerAddr: compat.advertise}
+		parts = compat.parts()
 	)
+	if compat.regLn != nil {
+		st.GWRegisterAddr = compat.regLn.Addr().String()
+	}
 	if role == RoleAll || role == RoleGateway {
-		addr, run, err := startGateway(cfg, store, log, m)
+		addr, run, err := startGateway(cfg, store, log, m, compat)
 		if err != nil {
 			return err
 		}
@@ -200,7 +211,7 @@ func runAll(ctx context.Context, parts []func(context.Context) error) error {
 
 // startGateway listens on --ws-addr and returns a function that serves
 // clients until ctx ends, then drains them.
-func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics) (string, func(context.Context) error, error) {
+func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, compat *gwCompat) (string, func(context.Context) error, error) {
 	pingInterval := cfg.PingInterval
 	if pingInterval <= 0 {
 		pingInterval = -1 // config: 0 disables; gateway.Options: 0 means default
@@ -209,7 +220,7 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 	if err != nil {
 		return "", nil, err
 	}
-	gw, err := gateway.New(store, &gateway.Options{
+	opts := &gateway.Options{
 		ID:                   cfg.GatewayID,
 		PingInterval:         pingInterval,
 		PingData:             cfg.PingData,
@@ -228,7 +239,9 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		EventsMaxLen:         cfg.EventsMaxLen,
 		Authenticate:         authenticator(cfg, store),
 		Logger:               log,
-	})
+	}
+	compat.gatewayOptions(opts)
+	gw, err := gateway.New(store, opts)
 	if err != nil {
 		return "", nil, err
 	}
