@@ -174,3 +174,24 @@ func TestProgressWait(t *testing.T) {
 		t.Fatal("a closed connection must release its waiters")
 	}
 }
+
+// FuzzUnframe: any raw body parses or fails cleanly, and never yields more
+// payload bytes than it holds.
+func FuzzUnframe(f *testing.F) {
+	for _, s := range []string{"\x81\x03raw", "\x01\x02he\x89\x00\x80\x03llo", "\x81\x7e\x00\x05hello", "\x81\xff\xff\xff\xff\xff\xff\xff\xff\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		msgs, err := unframe(b)
+		if err != nil {
+			return
+		}
+		n := 0
+		for _, m := range msgs {
+			n += len(m)
+		}
+		if n > len(b) {
+			t.Fatalf("%d payload bytes from a %d-byte body", n, len(b))
+		}
+	})
+}

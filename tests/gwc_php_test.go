@@ -90,3 +90,18 @@ func TestGatewayWorkerPHPClient(t *testing.T) {
 		}
 	}
 }
+
+// The Redis protocol beside the compatibility layer: the PHP client of
+// examples/php (phpredis, Lua scripts) reaches a client with a compact id.
+func TestGatewayWorkerBesideRedisProtocol(t *testing.T) {
+	t.Parallel()
+	phpBinary(t)
+	rs := redistest.Start(t)
+	gw := gwcStartGateway(t, rs.URL())
+	c := pushConnect(t, gw.ws)
+	host, port := pushHostPort(rs.Addr())
+	runPHPInline(t, host, port, `Chatgate\Gateway::sendToClient("`+c.ID+`", "to-client");
+Chatgate\Gateway::bindUid("`+c.ID+`", "via-redis");
+Chatgate\Gateway::sendToUid("via-redis", "to-uid");`)
+	c.waitFrames(t, "C", "to-client", "to-uid")
+}
