@@ -19,6 +19,15 @@ import (
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// testStore returns a Store on a fresh redis-server.
+func testStore(t *testing.T) *session.Store {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return session.New(rdb, &session.Options{Logger: quietLog()})
+}
+
 // startRegister serves a Register over a fresh store and returns its address.
 func startRegister(t *testing.T, store *session.Store, opts gatewayworker.RegisterOptions) string {
 	t.Helper()
@@ -83,10 +92,7 @@ func (c *lineConn) next(d time.Duration) string {
 // GatewayWorker.
 func TestRegister(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = rdb.Close() })
-	store := session.New(rdb, &session.Options{Logger: quietLog()})
+	store := testStore(t)
 	ctx := context.Background()
 	for _, gw := range []string{"7f0000010b54", "plaingw"} { // the plain gateway is not listed
 		if _, err := store.MarkAlive(ctx, gw, time.Minute); err != nil {
