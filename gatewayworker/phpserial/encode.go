@@ -118,22 +118,7 @@ func AppendFloat(dst []byte, f float64) []byte {
 	if f == 0 {
 		return append(dst, '0')
 	}
-	// Shortest round-trip digits, as zend_dtoa mode 0 gives them.
-	e := strconv.AppendFloat(make([]byte, 0, 32), f, 'e', -1, 64) // d[.ddd]e±xx
-	mant, exp := e, 0
-	for i, c := range e {
-		if c == 'e' {
-			mant = e[:i]
-			exp, _ = strconv.Atoi(string(e[i+1:]))
-			break
-		}
-	}
-	digits := make([]byte, 0, len(mant))
-	for _, c := range mant {
-		if c != '.' {
-			digits = append(digits, c)
-		}
-	}
+	digits, exp := shortestDigits(f)
 	decpt := exp + 1 // position of the decimal point after the first digit
 	const ndigit = 17
 	switch {
@@ -172,4 +157,25 @@ func AppendFloat(dst []byte, f float64) []byte {
 		}
 		return dst
 	}
+}
+
+// shortestDigits returns the shortest decimal digits that read back as f > 0
+// (as zend_dtoa mode 0 gives them) and the decimal exponent of the first.
+func shortestDigits(f float64) (digits []byte, exp int) {
+	e := strconv.AppendFloat(make([]byte, 0, 32), f, 'e', -1, 64) // d[.ddd]e±xx
+	mant := e
+	for i, c := range e {
+		if c == 'e' {
+			mant = e[:i]
+			exp, _ = strconv.Atoi(string(e[i+1:]))
+			break
+		}
+	}
+	digits = make([]byte, 0, len(mant))
+	for _, c := range mant {
+		if c != '.' {
+			digits = append(digits, c)
+		}
+	}
+	return digits, exp
 }
