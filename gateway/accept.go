@@ -38,7 +38,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.opts.Authenticate != nil {
 		uid, authErr = g.opts.Authenticate(r)
 	}
-	c := &conn{g: g, id: session.NewClientID(g.id), ip: ip, at: time.Now(), uid: uid}
+	c := &conn{g: g, id: g.newClientID(), ip: ip, at: time.Now(), uid: uid}
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		OriginPatterns:     g.originPatterns(r),
@@ -60,13 +60,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(c, StatusUnauthorized, truncateReason(authErr.Error()))
 		return
 	}
-	switch g.idx.add(c, g.opts.MaxConnsPerIP) {
+	switch g.addToIndex(c) {
 	case addFull:
 		g.logPerIPRefusal(ip)
 		g.refuse(c, websocket.StatusTryAgainLater, "too many connections from this address")
 		return
 	case addClosed: // upgraded while the drain began: it did not see c
 		g.refuse(c, websocket.StatusServiceRestart, reasonRestart)
+		return
+	case addDuplicate:
+		g.refuse(c, websocket.StatusTryAgainLater, "client id in use")
 		return
 	}
 	ctx, cancel := g.connRedisCtx()
@@ -110,6 +113,27 @@ func (g *Gateway) logPerIPRefusal(ip string) {
 	}
 	g.log.Warn("connections refused: too many from one IP (more refusals are not logged for a minute)",
 		"ip", ip, "max_conns_per_ip", g.opts.MaxConnsPerIP)
+}
+
+// newClientID draws an id for a new connection (Options.CompactClientIDs).
+func (g *Gateway) newClientID() string {
+	if g.opts.CompactClientIDs {
+		return session.NewCompactClientID(g.id)
+	}
+	return session.NewClientID(g.id)
+}
+
+// addToIndex adds c to the local index. A compact id holds only 32 random
+// bits, so one a live connection holds is drawn again (a few times at most:
+// a clash needs ~2³² live connections to be likely).
+func (g *Gateway) addToIndex(c *conn) addResult {
+	for range 8 {
+		if r := g.idx.add(c, g.opts.MaxConnsPerIP); r != addDuplicate {
+			return r
+		}
+		c.id = g.newClientID()
+	}
+	return addDuplicate
 }
 
 // readLoop reads client frames until the connection ends and returns the

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/chatgate/chatgate/session"
 )
 
 // admit counts a ServeHTTP call in flight, unless the gateway drains. The
@@ -57,7 +59,7 @@ func (g *Gateway) drainClients() {
 // cleans up (as after a crash). Unregistering with clients left would make
 // them orphans that only the slower orphan sweep finds.
 func (g *Gateway) unregister() {
-	if g.stale.Load() && !g.forgetStale(func(string) bool { return false }) {
+	if g.stale.Load() && !g.forgetStale(func(string) bool { return false }, session.ReasonStale) {
 		g.log.Warn("leaving this gateway's clients to the crash reaper")
 		return
 	}

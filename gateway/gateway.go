@@ -66,6 +66,9 @@ func New(store Store, opts *Options) (*Gateway, error) {
 	if err := session.ValidGatewayID(o.ID); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if o.CompactClientIDs && !session.IsCompactGatewayID(o.ID) {
+		return nil, fmt.Errorf("gateway: compact client ids need a compact gateway id (12 hex digits), not %q", o.ID)
+	}
 	g := &Gateway{
 		store:  store,
 		opts:   o,
@@ -98,6 +101,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if !g.running.CompareAndSwap(false, true) {
 		return errors.New("gateway: Run called twice")
 	}
+	// A previous process with this id (fixed id, or a GatewayWorker-style
+	// gateway restarted at the same address) may have died holding clients
+	// that no reaper will see, since this gateway is alive again: forget them
+	// before serving. On failure the liveness loop retries.
+	g.forgetStale(g.idx.has, session.ReasonRestarted)
 	loopCtx, stop := context.WithCancel(context.Background())
 	var loops sync.WaitGroup
 	start := func(f func(context.Context)) {
@@ -180,7 +188,7 @@ func (g *Gateway) aliveLoop(ctx context.Context) {
 		cancel()
 		g.aliveErr.Store(&err)
 		if err == nil && g.stale.Swap(false) {
-			g.forgetStale(g.idx.has)
+			g.forgetStale(g.idx.has, session.ReasonStale)
 		}
 		if err != nil {
 			g.log.Warn("refresh liveness key", "err", err)
@@ -203,12 +211,14 @@ func (g *Gateway) aliveLoop(ctx context.Context) {
 
 // forgetStale forgets the clients Redis lists for this gateway that held
 // says it no longer holds: closes whose cleanup failed while Redis was
-// unreachable. It reports whether it succeeded (else it retries later).
-func (g *Gateway) forgetStale(held func(string) bool) bool {
+// unreachable, or clients of a previous process with this id. reason goes
+// into their close events. It reports whether it succeeded (else it
+// retries later).
+func (g *Gateway) forgetStale(held func(string) bool, reason string) bool {
 	ctx, cancel := g.redisCtx()
 	defer cancel()
 	n, err := g.store.ForgetStaleClients(ctx, g.id, held, &session.ReaperOptions{
-		NoEvents: !g.opts.Events, EventsMaxLen: g.opts.EventsMaxLen, Logger: g.log,
+		NoEvents: !g.opts.Events, EventsMaxLen: g.opts.EventsMaxLen, Logger: g.log, StaleReason: reason,
 	})
 	if err != nil {
 		g.stale.Store(true)
@@ -216,7 +226,7 @@ func (g *Gateway) forgetStale(held func(string) bool) bool {
 		return false
 	}
 	if n > 0 {
-		g.log.Info("forgot clients whose close cleanup had failed", "clients", n)
+		g.log.Info("forgot stale clients", "clients", n, "reason", reason)
 	}
 	return true
 }

@@ -31,13 +31,14 @@ func newIndex() *index {
 type addResult int
 
 const (
-	added     addResult = iota
-	addFull             // c's IP holds the maximum of connections already
-	addClosed           // the gateway drains
+	added        addResult = iota
+	addFull                // c's IP holds the maximum of connections already
+	addClosed              // the gateway drains
+	addDuplicate           // a live connection has c's id (compact ids: draw another)
 )
 
 // add registers c, unless c's IP already holds max connections (max <= 0:
-// no limit) or the index is closed.
+// no limit), the index is closed, or a live connection has c's id.
 func (x *index) add(c *conn, max int) addResult {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -46,6 +47,8 @@ func (x *index) add(c *conn, max int) addResult {
 		return addClosed
 	case max > 0 && x.perIP[c.ip] >= max:
 		return addFull
+	case x.clients[c.id] != nil:
+		return addDuplicate
 	}
 	x.perIP[c.ip]++
 	x.clients[c.id] = c

@@ -11,8 +11,16 @@ import (
 // documents its default.
 type Options struct {
 	// ID names this gateway in client ids and Redis keys: 1..64 of a-z 0-9 - _.
-	// Default: a random id (a restarted process is a new gateway).
+	// Default: a random id (a restarted process is a new gateway). A gateway
+	// that starts with an id under which Redis still lists clients (a fixed
+	// id reused after a crash) forgets them first, with close events.
 	ID string
+	// CompactClientIDs gives clients GatewayWorker-style ids: ID, which must
+	// then be a compact gateway id (12 hex digits, session.IsCompactGatewayID),
+	// followed by 8 hex digits of a random 32-bit number unique among this
+	// gateway's live clients (docs/gatewayworker.md). Default false: ID, a
+	// dot and 128 random bits.
+	CompactClientIDs bool
 
 	// PingInterval is how often the gateway pings each client (GatewayWorker's
 	// pingInterval). Default 25s; negative disables heartbeats.

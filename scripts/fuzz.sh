@@ -3,8 +3,9 @@
 # Usage: scripts/fuzz.sh [duration per target, default 10s]
 #
 # Targets are found by name (func FuzzXxx in *_test.go): today
-# session.FuzzDecodeEnvelope, gateway.FuzzClientFrames and the HTTP body
-# fuzzers in httpapi. Their seeds are committed (f.Add, plus any
+# session.FuzzDecodeEnvelope, gateway.FuzzClientFrames, the HTTP body
+# fuzzers in httpapi, gatewayworker.FuzzNextPacket and
+# phpserial.FuzzUnmarshal. Their seeds are committed (f.Add, plus any
 # testdata/fuzz/<Target>/ files), so a plain `go test` replays them too.
 # A failing input is written to <pkg>/testdata/fuzz/<Target>/: commit it with the fix.
 set -eu

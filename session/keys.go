@@ -44,6 +44,10 @@ const (
 	fieldUid     = "_uid"
 	fieldIP      = "_ip"
 	fieldAt      = "_at"
+	// fieldSerialized holds the session as a GatewayWorker client last wrote
+	// it (PHP serialize), beside its top-level scalars mirrored as app fields
+	// (docs/gatewayworker.md, "Sessions"). session treats it as opaque.
+	fieldSerialized = "_php"
 )
 
 // maxIDLen bounds client, uid, group and gateway ids (bytes).

@@ -104,6 +104,37 @@ func TestClientIDs(t *testing.T) {
 	}
 }
 
+// Compact ids (GatewayWorker compatibility): 12 hex digits of gateway, 8 of
+// a random non-zero number; GatewayOf reads the gateway back, and only the
+// exact form is accepted.
+func TestCompactClientIDs(t *testing.T) {
+	const gw = "7f0000010b54" // 127.0.0.1:2900
+	if !IsCompactGatewayID(gw) || ValidGatewayID(gw) != nil {
+		t.Fatalf("%q is not a compact gateway id", gw)
+	}
+	seen := map[string]bool{}
+	for range 1000 {
+		cid := NewCompactClientID(gw)
+		if len(cid) != 20 || cid[:12] != gw || cid[12:] == "00000000" || seen[cid] {
+			t.Fatalf("NewCompactClientID = %q (seen before: %v)", cid, seen[cid])
+		}
+		seen[cid] = true
+		if got, ok := GatewayOf(cid); !ok || got != gw {
+			t.Fatalf("GatewayOf(%q) = %q, %v", cid, got, ok)
+		}
+	}
+	for _, bad := range []string{"7f0000010b540000000", "7f0000010b54000000001", "7F0000010B5400000001", "7f0000010b54g0000001"} {
+		if _, ok := GatewayOf(bad); ok {
+			t.Errorf("GatewayOf(%q) accepted", bad)
+		}
+	}
+	for _, notCompact := range []string{"7f0000010b5", "7f0000010b54a", "7F0000010B54", "gw1"} {
+		if IsCompactGatewayID(notCompact) {
+			t.Errorf("IsCompactGatewayID(%q)", notCompact)
+		}
+	}
+}
+
 func TestDecodeEnvelope(t *testing.T) {
 	tests := []struct {
 		name string

@@ -84,6 +84,12 @@ func opsScenario(a, b, c, ghost string) []opsStep {
 // published the same envelopes (ignoring "ts") to the same inboxes.
 func TestOpScriptsMatchSteps(t *testing.T) {
 	t.Parallel()
+	forEachRedis(t, runOpsComparison)
+}
+
+// forEachRedis runs f in parallel subtests on miniredis and on a real
+// redis-server, each with its own client.
+func forEachRedis(t *testing.T, f func(t *testing.T, rdb *redis.Client)) {
 	for _, tc := range []struct {
 		name string
 		addr func(t *testing.T) string
@@ -95,7 +101,7 @@ func TestOpScriptsMatchSteps(t *testing.T) {
 			t.Parallel()
 			rdb := redis.NewClient(&redis.Options{Addr: tc.addr(t), ContextTimeoutEnabled: true})
 			t.Cleanup(func() { _ = rdb.Close() })
-			runOpsComparison(t, rdb)
+			f(t, rdb)
 		})
 	}
 }

@@ -16,7 +16,10 @@ type Session map[string]string
 // SendOption adjusts one send call.
 type SendOption func(*sendOptions)
 
-type sendOptions struct{ exclude []string }
+type sendOptions struct {
+	exclude []string
+	gateway string // OnGateway: publish to this gateway's inbox only
+}
 
 // Exclude leaves the given client ids out of a send (GatewayWorker's
 // $exclude_client_id).
@@ -24,22 +27,33 @@ func Exclude(cids ...string) SendOption {
 	return func(o *sendOptions) { o.exclude = append(o.exclude, cids...) }
 }
 
-func (s *Store) sendEnvelope(payload []byte, opts []SendOption) (*Envelope, error) {
-	if !utf8.Valid(payload) {
-		return nil, ErrInvalidPayload
-	}
+func (s *Store) sendEnvelope(payload []byte, opts []SendOption) (*Envelope, sendOptions, error) {
 	var o sendOptions
 	for _, f := range opts {
 		f(&o)
 	}
-	return &Envelope{Op: OpSend, Payload: string(payload), Exclude: o.exclude}, nil
+	if !utf8.Valid(payload) {
+		return nil, o, ErrInvalidPayload
+	}
+	if o.gateway != "" {
+		if err := validGatewayID(o.gateway); err != nil {
+			return nil, o, err
+		}
+	}
+	return &Envelope{Op: OpSend, Payload: string(payload), Exclude: o.exclude}, o, nil
 }
 
-// SendToAll delivers payload as one text frame to every connected client.
+// SendToAll delivers payload as one text frame to every connected client
+// (with OnGateway, to every client of that gateway).
 func (s *Store) SendToAll(ctx context.Context, payload []byte, opts ...SendOption) error {
-	env, err := s.sendEnvelope(payload, opts)
+	env, o, err := s.sendEnvelope(payload, opts)
 	if err != nil {
 		return wrap("send to all", err)
+	}
+	if o.gateway != "" {
+		// An envelope without targets on an inbox goes to every client of
+		// that gateway (docs/redis-protocol.md).
+		return wrap("send to all", s.publish(ctx, o.gateway, env.encode()))
 	}
 	// The broadcast channel is classic pub/sub even on Cluster: every gateway
 	// needs every broadcast, which is what Cluster's bus does for PUBLISH.
@@ -53,8 +67,9 @@ func (s *Store) SendToClient(ctx context.Context, cid string, payload []byte, op
 }
 
 // SendToClients delivers payload to each of cids (one envelope per gateway).
+// With OnGateway, the clients of other gateways are left out.
 func (s *Store) SendToClients(ctx context.Context, cids []string, payload []byte, opts ...SendOption) error {
-	env, err := s.sendEnvelope(payload, opts)
+	env, o, err := s.sendEnvelope(payload, opts)
 	if err != nil {
 		return wrap("send to clients", err)
 	}
@@ -64,7 +79,9 @@ func (s *Store) SendToClients(ctx context.Context, cids []string, payload []byte
 		if !ok {
 			return wrap("send to clients", fmt.Errorf("%w: client id %q", ErrInvalidID, cid))
 		}
-		byGw[gw] = append(byGw[gw], cid)
+		if o.gateway == "" || gw == o.gateway {
+			byGw[gw] = append(byGw[gw], cid)
+		}
 	}
 	pipe := s.rdb.Pipeline()
 	for gw, list := range byGw {
@@ -103,7 +120,7 @@ func (s *Store) SendToGroups(ctx context.Context, gids []string, payload []byte,
 // sendToSets resolves uids or groups to gateways and publishes one envelope
 // naming all the targets to each gateway, which resolves them locally.
 func (s *Store) sendToSets(ctx context.Context, op string, ids []string, payload []byte, opts []SendOption, groups bool) error {
-	env, err := s.sendEnvelope(payload, opts)
+	env, o, err := s.sendEnvelope(payload, opts)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -121,6 +138,10 @@ func (s *Store) sendToSets(ctx context.Context, op string, ids []string, payload
 		env.Uids = ids
 	}
 	msg := env.encode()
+	if o.gateway != "" {
+		// The gateway resolves the targets among its own clients.
+		return wrap(op, s.publish(ctx, o.gateway, msg))
+	}
 	if len(ids) == 1 && !s.sharded {
 		// One round trip: the script reads the set and publishes to each inbox.
 		var err error

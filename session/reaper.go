@@ -10,7 +10,6 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +44,11 @@ const (
 	// ReasonStale is the close event reason of a client that ForgetStaleClients
 	// removed: its gateway could not forget it when it closed.
 	ReasonStale = "closed while Redis was unreachable"
+	// ReasonRestarted is the close event reason of a client that a gateway
+	// found registered under its own id when it started: a previous process
+	// with the same id (a fixed --gateway-id, or a GatewayWorker-compatible
+	// gateway restarted at the same address) held it and died.
+	ReasonRestarted = "gateway restarted"
 )
 
 const (
@@ -74,6 +78,9 @@ type ReaperOptions struct {
 	// EventsMaxLen caps the events stream (see AppendEvent). Default
 	// DefaultEventsMaxLen.
 	EventsMaxLen int64
+	// StaleReason is the reason of the close events ForgetStaleClients
+	// appends. Default ReasonStale.
+	StaleReason string
 	// OrphanSweep is how often RunReaper also looks for orphans: clients left
 	// in group or uid sets by a gateway that is no longer registered (it
 	// unregistered on drain without forgetting them, because Redis failed
@@ -102,6 +109,9 @@ func (o *ReaperOptions) withDefaults(s *Store) ReaperOptions {
 	}
 	if c.Logger == nil {
 		c.Logger = s.log
+	}
+	if c.StaleReason == "" {
+		c.StaleReason = ReasonStale
 	}
 	return c
 }
@@ -152,19 +162,27 @@ func (s *Store) ReapDeadGateways(ctx context.Context, opts *ReaperOptions) ([]Re
 // deadGateways returns the gateways of gws whose liveness key is gone, in
 // one round trip (every process asks every few seconds; most are alive).
 func (s *Store) deadGateways(ctx context.Context, gws []string) ([]string, error) {
+	_, dead, err := s.liveness(ctx, gws)
+	return dead, err
+}
+
+// liveness splits gws into gateways whose liveness key exists and those
+// whose key is gone, in one round trip. Ids that no gateway could have
+// written are dropped from the gateways set, so that they are not listed
+// forever.
+func (s *Store) liveness(ctx context.Context, gws []string) (alive, dead []string, err error) {
 	var valid []string
 	for _, gw := range gws {
 		if validGatewayID(gw) != nil {
-			// Not written by a gateway; drop it so that it is not listed forever.
 			if err := s.rdb.SRem(ctx, string(s.k.gateways()), gw).Err(); err != nil {
-				return nil, wrap("reap: drop invalid gateway id", err)
+				return nil, nil, wrap("reap: drop invalid gateway id", err)
 			}
 			continue
 		}
 		valid = append(valid, gw)
 	}
 	if len(valid) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, len(valid))
@@ -172,15 +190,27 @@ func (s *Store) deadGateways(ctx context.Context, gws []string) ([]string, error
 		cmds[i] = pipe.Exists(ctx, string(s.k.gwAlive(gw)))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, wrap("reap: check liveness", err)
+		return nil, nil, wrap("reap: check liveness", err)
 	}
-	var dead []string
 	for i, c := range cmds {
 		if c.Val() == 0 {
 			dead = append(dead, valid[i])
+		} else {
+			alive = append(alive, valid[i])
 		}
 	}
-	return dead, nil
+	return alive, dead, nil
+}
+
+// LiveGateways returns the registered gateways whose liveness key exists:
+// those running now (a crashed one stays listed until its key expires).
+func (s *Store) LiveGateways(ctx context.Context) ([]string, error) {
+	gws, err := s.rdb.SMembers(ctx, string(s.k.gateways())).Result()
+	if err != nil {
+		return nil, wrap("live gateways", err)
+	}
+	alive, _, err := s.liveness(ctx, gws)
+	return alive, err
 }
 
 // reapLock takes or renews gw's reap lock; it returns -1 when gw is alive,
@@ -331,7 +361,7 @@ type stray struct{ groups, uids []string }
 // without being in its client set (a JoinGroup or BindUid that raced the
 // crash: the gateway that would have undone it is gone) and forgets them.
 func (s *Store) reapStrays(ctx context.Context, gw string, o *ReaperOptions) (int, error) {
-	prefix := gw + "."
+	held := func(cid string) bool { g, ok := GatewayOf(cid); return ok && g == gw }
 	found := make(map[string]*stray)
 	add := func(cid string, group, uid string) {
 		c := found[cid]
@@ -350,14 +380,14 @@ func (s *Store) reapStrays(ctx context.Context, gw string, o *ReaperOptions) (in
 	if err != nil {
 		return 0, wrap(fmt.Sprintf("reap %q: stray groups", gw), err)
 	}
-	if err := s.scanSets(ctx, groups, s.k.group, prefix, func(cid, gid string) { add(cid, gid, "") }); err != nil {
+	if err := s.scanSets(ctx, groups, s.k.group, held, func(cid, gid string) { add(cid, gid, "") }); err != nil {
 		return 0, wrap(fmt.Sprintf("reap %q: stray groups", gw), err)
 	}
 	uids, err := s.rdb.SMembers(ctx, string(s.k.uids())).Result()
 	if err != nil {
 		return 0, wrap(fmt.Sprintf("reap %q: list uids", gw), err)
 	}
-	if err := s.scanSets(ctx, uids, s.k.uid, prefix, func(cid, uid string) { add(cid, "", uid) }); err != nil {
+	if err := s.scanSets(ctx, uids, s.k.uid, held, func(cid, uid string) { add(cid, "", uid) }); err != nil {
 		return 0, wrap(fmt.Sprintf("reap %q: stray uids", gw), err)
 	}
 	cids := make([]string, 0, len(found))
@@ -408,8 +438,8 @@ func (s *Store) groupsHeldBy(ctx context.Context, gw string) ([]string, error) {
 }
 
 // scanSets reads the sets key(id) for ids in batches and calls f for every
-// member starting with prefix.
-func (s *Store) scanSets(ctx context.Context, ids []string, key func(string) Key, prefix string, f func(member, id string)) error {
+// member that match accepts (every member when match is nil).
+func (s *Store) scanSets(ctx context.Context, ids []string, key func(string) Key, match func(member string) bool, f func(member, id string)) error {
 	keys := make([]Key, len(ids))
 	for i, id := range ids {
 		keys[i] = key(id)
@@ -420,7 +450,7 @@ func (s *Store) scanSets(ctx context.Context, ids []string, key func(string) Key
 	}
 	for i, l := range lists {
 		for _, m := range l {
-			if strings.HasPrefix(m, prefix) {
+			if match == nil || match(m) {
 				f(m, ids[i])
 			}
 		}
@@ -430,7 +460,7 @@ func (s *Store) scanSets(ctx context.Context, ids []string, key func(string) Key
 
 // ForgetStaleClients forgets the clients that Redis lists for the live
 // gateway gw but that the gateway no longer holds, appending a close event
-// (reason ReasonStale) for each unless NoEvents, and returns how many it
+// (reason opts.StaleReason, default ReasonStale) for each unless NoEvents, and returns how many it
 // forgot. held reports whether the gateway still holds a client; it is
 // called after Redis was read, so a client registered meanwhile is kept (a
 // gateway adds a client to its local index before registering it in Redis).
@@ -455,7 +485,7 @@ func (s *Store) ForgetStaleClients(ctx context.Context, gw string, held func(cid
 	if len(stale) == 0 {
 		return 0, nil
 	}
-	n, err := s.forgetAll(ctx, gw, stale, nil, ReasonStale, &o)
+	n, err := s.forgetAll(ctx, gw, stale, nil, o.StaleReason, &o)
 	if n > 0 {
 		o.Logger.Info("forgot stale clients", "gateway", gw, "clients", n)
 	}
@@ -583,7 +613,7 @@ func (s *Store) orphanGateways(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.scanSets(ctx, uids, s.k.uid, "", func(cid, _ string) {
+	if err := s.scanSets(ctx, uids, s.k.uid, nil, func(cid, _ string) {
 		if gw, ok := GatewayOf(cid); ok {
 			note(gw)
 		}

@@ -235,35 +235,44 @@ func TestReapSkipsLiveGateway(t *testing.T) {
 
 func TestReapStrays(t *testing.T) {
 	t.Parallel()
-	s := reapMiniredis(t)
-	ctx := t.Context()
-	cs := reapFixture(t, s, "gwdead", 2)
-	// A join and a bind that raced the crash: in the group and uid sets, not
-	// in the gateway's client set, and no hash.
-	stray := "gwdead.strayAAAAAAAAAAAAAAAAAA"
-	if err := s.removeMemberships(ctx, cs[0].ID, "gwdead", nil, nil, true); err != nil {
-		t.Fatal(err)
-	}
-	pipe := s.rdb.Pipeline()
-	scriptGroupJoin.Eval(ctx, pipe, []string{string(s.k.group("room9")), string(s.k.groupGateways("room9"))}, stray, "gwdead")
-	pipe.SAdd(ctx, string(s.k.groups()), "room9")
-	pipe.SAdd(ctx, string(s.k.uid("u9")), stray)
-	pipe.SAdd(ctx, string(s.k.uids()), "u9")
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s.reapTestKill(t, "gwdead")
-	got, err := s.ReapDeadGateways(ctx, nil)
-	if err != nil || len(got) != 1 {
-		t.Fatalf("ReapDeadGateways = %+v, %v", got, err)
-	}
-	// cs[0] was only out of the client set: found as a stray, hash and all.
-	if got[0].Clients != 1 || got[0].Strays != 2 {
-		t.Errorf("reaped %+v; want 1 client and 2 strays", got[0])
-	}
-	checkReaped(t, s, cs, nil)
-	if n, _ := s.rdb.Exists(ctx, string(s.k.groupGateways("room9")), string(s.k.uid("u9"))).Result(); n != 0 {
-		t.Errorf("stray sets left behind")
+	// The stray's id names its gateway in either form: GW.RANDOM, or the
+	// compact 20-hex form of GatewayWorker-compatible gateways.
+	for _, tc := range []struct{ gw, stray string }{
+		{"gwdead", "gwdead.strayAAAAAAAAAAAAAAAAAA"},
+		{"0a0000010b54", "0a0000010b54deadbeef"},
+	} {
+		t.Run(tc.gw, func(t *testing.T) {
+			t.Parallel()
+			s := reapMiniredis(t)
+			ctx := t.Context()
+			cs := reapFixture(t, s, tc.gw, 2)
+			// A join and a bind that raced the crash: in the group and uid sets, not
+			// in the gateway's client set, and no hash.
+			if err := s.removeMemberships(ctx, cs[0].ID, tc.gw, nil, nil, true); err != nil {
+				t.Fatal(err)
+			}
+			pipe := s.rdb.Pipeline()
+			scriptGroupJoin.Eval(ctx, pipe, []string{string(s.k.group("room9")), string(s.k.groupGateways("room9"))}, tc.stray, tc.gw)
+			pipe.SAdd(ctx, string(s.k.groups()), "room9")
+			pipe.SAdd(ctx, string(s.k.uid("u9")), tc.stray)
+			pipe.SAdd(ctx, string(s.k.uids()), "u9")
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s.reapTestKill(t, tc.gw)
+			got, err := s.ReapDeadGateways(ctx, nil)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("ReapDeadGateways = %+v, %v", got, err)
+			}
+			// cs[0] was only out of the client set: found as a stray, hash and all.
+			if got[0].Clients != 1 || got[0].Strays != 2 {
+				t.Errorf("reaped %+v; want 1 client and 2 strays", got[0])
+			}
+			checkReaped(t, s, cs, nil)
+			if n, _ := s.rdb.Exists(ctx, string(s.k.groupGateways("room9")), string(s.k.uid("u9"))).Result(); n != 0 {
+				t.Errorf("stray sets left behind")
+			}
+		})
 	}
 }
 

@@ -96,6 +96,21 @@ func (p *faultProc) tail() string {
 	return strings.Join(p.logs, "\n")
 }
 
+// stop sends SIGTERM, then SIGKILL after 15s, waits for the process to
+// exit, and logs the tail of its log when the test failed.
+func (p *faultProc) stop(t *testing.T, what string) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+	if t.Failed() {
+		t.Logf("%s pid %d log tail:\n%s", what, p.PID(), p.tail())
+	}
+}
+
 // kill sends SIGKILL and waits for the process to exit.
 func (p *faultProc) kill(t *testing.T) {
 	t.Helper()
@@ -150,18 +165,7 @@ func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultPro
 		}
 	}()
 	go func() { <-scanned; _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("gateway pid %d log tail:\n%s", p.PID(), p.tail())
-		}
-	})
+	t.Cleanup(func() { p.stop(t, "gateway") })
 	for _, l := range []struct {
 		addr *string
 		ch   chan string
@@ -174,8 +178,16 @@ func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultPro
 			t.Fatalf("gateway did not log its addresses within 20s:\n%s", p.tail())
 		}
 	}
+	faultWaitReady(t, p.internal)
+	return p
+}
+
+// faultWaitReady polls /readyz on a process's internal listener (addr) until
+// it answers 200.
+func faultWaitReady(t *testing.T, addr string) {
+	t.Helper()
 	faultWaitFor(t, 20*time.Second, "gateway /readyz", func() error {
-		resp, err := http.Get("http://" + p.internal + "/readyz")
+		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return err
 		}
@@ -185,7 +197,6 @@ func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultPro
 		}
 		return nil
 	})
-	return p
 }
 
 // rssKB returns the process's resident set size (VmRSS) in KiB.

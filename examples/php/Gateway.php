@@ -106,10 +106,17 @@ final class Gateway
         return $id;
     }
 
-    /** Returns the gateway id a client id names ("<gateway>.<random>"). */
+    /**
+     * Returns the gateway id a client id names: "<gateway>.<random>", or 20
+     * lower-case hex digits of which the first 12 are the gateway
+     * (GatewayWorker-compatible gateways, docs/gatewayworker.md).
+     */
     private static function gatewayOf($cid): string
     {
         $cid = self::id($cid);
+        if (preg_match('/^[0-9a-f]{20}$/', $cid)) {
+            return substr($cid, 0, 12);
+        }
         if (!preg_match('/^([a-z0-9_-]{1,64})\.(.+)$/s', $cid, $m)) {
             throw new \InvalidArgumentException('chatgate: invalid client id ' . json_encode($cid));
         }

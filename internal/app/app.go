@@ -86,6 +86,9 @@ type Started struct {
 	// InternalAddr is the internal listener: /metrics, /readyz, /healthz,
 	// and the push API when the role runs the HTTP app.
 	InternalAddr string
+	// GatewayWorker compatibility (docs/gatewayworker.md); "" when off.
+	GWInnerAddr    string // the gateway's inner address, as the Register hands it out
+	GWRegisterAddr string // the Register listener
 }
 
 // Validate checks the settings a role needs beyond what config checks alone.
@@ -103,7 +106,7 @@ func Validate(role string, cfg *config.Config) error {
 		// (HTTP app) and verifies (gateway) tokens.
 		return errors.New("--token-secret (TOKEN_SECRET, shared by gateways and HTTP apps) is required for role " + role + " (a gateway may run with --allow-unsigned instead)")
 	}
-	return nil
+	return validateGatewayWorker(cfg)
 }
 
 // Run runs role until ctx ends, then shuts down gracefully. When started is
@@ -129,16 +132,23 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 	}
 	defer store.Close()
 	m := newMetrics(role, store)
-
 	// Every listener is opened before anything serves, and all are closed
 	// when Run returns: a listener that fails to bind leaves none behind.
 	ls := &listeners{}
 	defer ls.closeAll()
-	st := Started{RedisURL: redisURL}
-	parts, runInternal, err := startRole(role, cfg, store, log, m, ls, &st)
+	compat, err := listenGatewayWorker(role, cfg, store, log, ls)
 	if err != nil {
 		return err
 	}
+	st := Started{RedisURL: redisURL, GWInnerAddr: compat.advertise}
+	if compat.regLn != nil {
+		st.GWRegisterAddr = compat.regLn.Addr().String()
+	}
+	parts, runInternal, err := startRole(role, cfg, store, log, m, ls, compat, &st)
+	if err != nil {
+		return err
+	}
+	parts = append(compat.parts(), parts...)
 	if role == RoleAll && st.HTTPAddr != "" {
 		log.Info("chat ready: open the page in two browser tabs", "url", "http://"+browseAddr(st.HTTPAddr)+"/")
 	}
@@ -150,14 +160,14 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 
 // startRole opens role's listeners (recording their addresses in st) and
 // returns the parts to run and the internal listener's run function.
-func startRole(role string, cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners, st *Started) ([]func(context.Context) error, func(context.Context) error, error) {
+func startRole(role string, cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners, compat *gwCompat, st *Started) ([]func(context.Context) error, func(context.Context) error, error) {
 	var (
 		parts  []func(context.Context) error
 		checks []readyCheck
 		chat   *httpapi.Server // the chat app, when this role serves it
 	)
 	if role == RoleAll || role == RoleGateway {
-		gw, addr, run, err := startGateway(cfg, store, log, m, ls)
+		gw, addr, run, err := startGateway(cfg, store, log, m, ls, compat)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -243,7 +253,7 @@ func runAll(ctx context.Context, parts []func(context.Context) error, last func(
 // startGateway listens on --ws-addr and returns the gateway and a function
 // that serves clients until ctx ends, then drains them. The gateway's
 // counters and gauges are exported on m.
-func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners) (*gateway.Gateway, string, func(context.Context) error, error) {
+func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners, compat *gwCompat) (*gateway.Gateway, string, func(context.Context) error, error) {
 	pingInterval := cfg.PingInterval
 	if pingInterval <= 0 {
 		pingInterval = -1 // config: 0 disables; gateway.Options: 0 means default
@@ -258,7 +268,7 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		}
 		return v
 	}
-	gw, err := gateway.New(store, &gateway.Options{
+	opts := &gateway.Options{
 		ID:                   cfg.GatewayID,
 		PingInterval:         pingInterval,
 		PingData:             cfg.PingData,
@@ -282,7 +292,9 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		Authenticate:         authenticator(cfg, store),
 		OnInboxLag:           m.ObserveInboxLag,
 		Logger:               log,
-	})
+	}
+	compat.gatewayOptions(opts)
+	gw, err := gateway.New(store, opts)
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -43,6 +43,16 @@ type Config struct {
 	Events               bool
 	EventsMaxLen         int64
 
+	GWInnerAddr       string
+	GWAdvertiseAddr   string
+	GWSecretKey       string
+	GWRegisterAddr    string
+	GWMaxPacket       int
+	GWOrderWait       time.Duration
+	GWRegisterTimeout time.Duration
+	GWRegisterRefresh time.Duration
+	GWRegisterMaxLine int
+
 	HTTPAddr       string
 	GatewayURL     string
 	TokenSecret    string
@@ -111,6 +121,16 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "graceful shutdown budget: close clients with 1012 and clean Redis")
 	fs.BoolVar(&c.Events, "events", true, "append connect/message/close events to the Redis events stream")
 	fs.Int64Var(&c.EventsMaxLen, "events-max-len", 100000, "approximate cap of the events stream")
+
+	fs.StringVar(&c.GWInnerAddr, "gw-inner-addr", "", "GatewayWorker compatibility: where the gateway's GatewayProtocol listener listens (e.g. 10.0.0.5:2900); empty: off. The gateway then takes its id from --gw-advertise-addr and gives clients 20-hex ids")
+	fs.StringVar(&c.GWAdvertiseAddr, "gw-advertise-addr", "", "GatewayWorker compatibility: the IPv4 a.b.c.d[:port] the Register hands out for this gateway (must reach --gw-inner-addr and be unique); empty: the --gw-inner-addr address when it is a concrete IPv4")
+	fs.StringVar(&c.GWSecretKey, "gw-secret-key", "", "GatewayWorker compatibility: the secretKey GatewayClient sends to the Register and the gateways; empty: none")
+	fs.StringVar(&c.GWRegisterAddr, "gw-register-addr", "", "GatewayWorker compatibility: where a Register-compatible listener listens (Gateway::$registerAddress; any process, any role); empty: off")
+	fs.IntVar(&c.GWMaxPacket, "gw-max-packet", 10<<20, "GatewayWorker compatibility: largest GatewayProtocol packet in bytes; larger closes the connection")
+	fs.DurationVar(&c.GWOrderWait, "gw-order-wait", 200*time.Millisecond, "GatewayWorker compatibility: how long a new inner connection waits for an earlier one stalled in the middle of a packet (ordering)")
+	fs.DurationVar(&c.GWRegisterTimeout, "gw-register-timeout", 10*time.Second, "GatewayWorker compatibility: the Register closes a connection that sends nothing for this long")
+	fs.DurationVar(&c.GWRegisterRefresh, "gw-register-refresh", time.Second, "GatewayWorker compatibility: how often the Register re-reads the gateway list to re-broadcast it to open worker_connect connections")
+	fs.IntVar(&c.GWRegisterMaxLine, "gw-register-max-line", 64<<10, "GatewayWorker compatibility: longest Register message line in bytes")
 
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP app listen address (chat page, /api, /healthz)")
 	fs.StringVar(&c.GatewayURL, "gateway-url", "", "public WebSocket URL the page connects to; empty: ws(s)://<host of the page>:<port of --ws-addr>/")
@@ -221,6 +241,9 @@ func (c *Config) validate() error {
 	case "auto", "always", "never":
 	default:
 		errs = append(errs, fmt.Errorf("--cookie-secure %q: want auto, always or never", c.CookieSecure))
+	}
+	if c.GWMaxPacket < 28 || c.GWOrderWait <= 0 || c.GWRegisterTimeout <= 0 || c.GWRegisterRefresh <= 0 || c.GWRegisterMaxLine <= 0 {
+		errs = append(errs, errors.New("--gw-max-packet must be at least 28, and --gw-order-wait, --gw-register-timeout, --gw-register-refresh, --gw-register-max-line positive"))
 	}
 	switch c.LogFormat {
 	case "auto", "text", "json":
