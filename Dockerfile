@@ -6,7 +6,9 @@
 #   docker run IMAGE gateway --redis-url redis://…     a WebSocket gateway (:7272)
 #   docker run IMAGE http --redis-url redis://…        the HTTP app (:8080)
 # Every flag is also an environment variable (--redis-url / REDIS_URL); see
-# docs/config.md. Build: docker build --build-arg VERSION=v1.2.3 -t chatgate .
+# docs/config.md. Build (README, "Releases"):
+#   docker build --build-arg VERSION=v1.2.3 --build-arg REVISION=$(git rev-parse HEAD) \
+#     --build-arg BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) -t chatgate .
 #
 # Pin both base images by digest in your registry mirror for reproducible builds.
 
@@ -21,12 +23,14 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=devel
+ARG REVISION=
+ARG BUILD_DATE=
 ARG TARGETOS=linux
 ARG TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath \
-      -ldflags="-s -w -X github.com/chatgate/chatgate/internal/metrics.Version=${VERSION}" \
+      -ldflags="-s -w -X github.com/chatgate/chatgate/internal/version.version=${VERSION} -X github.com/chatgate/chatgate/internal/version.revision=${REVISION} -X github.com/chatgate/chatgate/internal/version.date=${BUILD_DATE}" \
       -o /out/chatgate ./cmd/chatgate
 
 # ---- runtime: distroless static, non-root, no shell ----
@@ -34,6 +38,9 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/chatgate /chatgate
 # 65532 is distroless' "nonroot"; numeric so that runAsNonRoot can verify it.
 USER 65532:65532
-# Gateway (WebSocket, /healthz, /readyz, /metrics) and HTTP app.
+# Gateway (WebSocket, /healthz, /readyz, /metrics) and HTTP app. A
+# container's loopback is its own, so listen on every interface (all-in-one
+# alone defaults to 127.0.0.1).
+ENV WS_ADDR=:7272 HTTP_ADDR=:8080
 EXPOSE 7272 8080
 ENTRYPOINT ["/chatgate"]
