@@ -138,8 +138,9 @@ type fakeBackend struct {
 }
 
 const (
-	fakeSID  = "sid-1"
-	fakeCSRF = "csrf-token-1"
+	fakeSID        = "sid-1"
+	fakeBrowserKey = "browser-key-1"
+	fakeCSRF       = "csrf-token-1"
 )
 
 func newFakeBackend(t *testing.T) *fakeBackend {
@@ -172,11 +173,13 @@ func (fb *fakeBackend) newTokenLocked() string {
 	return fb.token
 }
 
+// authed: like the real API's tab logins, a request needs the tab's session
+// id (X-Chatgate-Session) and the HttpOnly browser key cookie.
 func (fb *fakeBackend) authed(r *http.Request) bool {
-	c, err := r.Cookie("sid")
+	c, err := r.Cookie("browser")
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
-	return err == nil && c.Value == fakeSID && fb.loggedIn
+	return err == nil && c.Value == fakeBrowserKey && r.Header.Get("X-Chatgate-Session") == fakeSID && fb.loggedIn
 }
 
 // checkWrite enforces what the real API enforces on state-changing requests.
@@ -262,6 +265,9 @@ func (fb *fakeBackend) appHandler() http.Handler {
 		if !fb.checkWrite(w, r, false) {
 			return
 		}
+		if h := r.Header.Get("X-Chatgate-Session"); h != "new" {
+			fb.noteBad(r, "login with X-Chatgate-Session "+h+", want new (a tab login)")
+		}
 		body := decodeBody(r)
 		fb.mu.Lock()
 		defer fb.mu.Unlock()
@@ -274,8 +280,10 @@ func (fb *fakeBackend) appHandler() http.Handler {
 		fb.loggedIn = true
 		fb.roomID = ""
 		fb.user = map[string]any{"uid": "u1", "name": name, "avatar": body["avatar"], "bubble": body["bubble"]}
-		http.SetCookie(w, &http.Cookie{Name: "sid", Value: fakeSID, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-		writeJSON(w, 200, fb.meLocked())
+		http.SetCookie(w, &http.Cookie{Name: "browser", Value: fakeBrowserKey, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		m := fb.meLocked()
+		m["session_id"] = fakeSID
+		writeJSON(w, 200, m)
 	})
 	mux.HandleFunc("GET /api/me", func(w http.ResponseWriter, r *http.Request) {
 		if !fb.authed(r) {
@@ -310,7 +318,6 @@ func (fb *fakeBackend) appHandler() http.Handler {
 		fb.loggedIn = false
 		fb.logouts++
 		fb.mu.Unlock()
-		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "", Path: "/", MaxAge: -1})
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /api/rooms", func(w http.ResponseWriter, r *http.Request) {

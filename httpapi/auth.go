@@ -34,6 +34,9 @@ type user struct {
 	bubble string
 	csrf   string
 	room   string
+	// foreign: the request named a session of another browser (tabs.go);
+	// it is not logged in, and the session must be left alone.
+	foreign bool
 }
 
 const localUser = "chatgate.user"
@@ -55,18 +58,17 @@ func loadUser(sess *fsession.Session) *user {
 	}
 }
 
-// requireLogin loads the login session (401 without one) and, on every
-// state-changing request, checks X-CSRF-Token against the session's token
-// in constant time (403 otherwise).
+// requireLogin loads the login session, the tab's or the cookie's
+// (loadLogin; 401 without one) and, on every state-changing request, checks
+// X-CSRF-Token against the session's token in constant time (403 otherwise).
 //
 // A logged-out session is not found here (session.LoginStorage), even while
 // a request that loaded it before the logout is still running.
 func (s *Server) requireLogin(c *fiber.Ctx) error {
-	sess, err := s.sessionStore(c).Get(c)
+	_, u, err := s.loadLogin(c)
 	if err != nil {
 		return unavailable(err)
 	}
-	u := loadUser(sess)
 	if u.uid == "" {
 		return errNotLoggedIn
 	}
@@ -113,6 +115,10 @@ func (s *Server) gatewayURL(c *fiber.Ctx) string {
 // login starts a new login session (a new session id, so a planted cookie
 // is useless) for a new uid. Login needs no CSRF token — there is none yet —
 // but it needs a JSON content type, which a cross-site form cannot send.
+//
+// With X-Chatgate-Session (tabs.go) it is a tab login: bound to the
+// browser key, its id returned in the body (session_id) for the tab to
+// send, and the login cookie left alone, so other tabs keep their logins.
 func (s *Server) login(c *fiber.Ctx) error {
 	if !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationJSON) {
 		return errMediaType
@@ -134,20 +140,29 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if !oneOf(req.Bubble, bubbles) {
 		return errBadRequest("bad_bubble", "bubble must be one of GET /api/config bubbles")
 	}
-	sess, err := s.sessionStore(c).Get(c)
+	tab := tabRequest(c)
+	sess, old, err := s.loadLogin(c)
 	if err != nil {
 		return unavailable(err)
 	}
 	ctx := c.UserContext()
-	if old := loadUser(sess); old.uid != "" {
-		// Logging in again ends the previous login of this browser.
+	if old.uid != "" {
+		// Logging in again with a session (cookie, or the tab's id) ends it.
 		if err := s.endLogin(c, old); err != nil {
 			return err
 		}
 	}
-	// A new id and no data: nothing of a previous login (its room) carries over.
-	if err := sess.Reset(); err != nil {
+	if old.foreign {
+		sess, err = s.freshSession(c, tab)
+	} else {
+		// A new id and no data: nothing of a previous login (its room) carries over.
+		err = sess.Reset()
+	}
+	if err != nil {
 		return unavailable(err)
+	}
+	if tab {
+		s.bindBrowser(c, sess)
 	}
 	u := &user{sess: sess, sid: sess.ID(), uid: "u" + randomID(12), name: name, avatar: req.Avatar, bubble: req.Bubble, csrf: randomID(24)}
 	if err := s.store.SetUser(ctx, u.uid, map[string]string{"name": u.name, "avatar": u.avatar, "bubble": u.bubble}, s.o.SessionTTL); err != nil {
@@ -159,7 +174,11 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if err := saveSession(sess); err != nil {
 		return err
 	}
-	return c.JSON(loginResponse{Uid: u.uid, Name: u.name, Avatar: u.avatar, Bubble: u.bubble, CSRFToken: u.csrf})
+	resp := loginResponse{Uid: u.uid, Name: u.name, Avatar: u.avatar, Bubble: u.bubble, CSRFToken: u.csrf}
+	if tab {
+		return c.JSON(tabLoginResponse{loginResponse: resp, SessionID: u.sid})
+	}
+	return c.JSON(resp)
 }
 
 // saveSession saves a login session; one that logged out meanwhile is not
@@ -201,7 +220,7 @@ func (s *Server) logout(c *fiber.Ctx) error {
 
 // connectToken mints a connect token for the login's uid (POST /api/token).
 // Its id is recorded with the login session, so that logout revokes it; the
-// session id itself never leaves the cookie.
+// token does not carry the session id.
 func (s *Server) connectToken(c *fiber.Ctx) error {
 	u := currentUser(c)
 	if s.o.Tokens == nil {

@@ -78,9 +78,17 @@ func TestLogoutRace(t *testing.T) {
 	const rounds, workers, perWorker = 15, 6, 12
 	for round := range rounds {
 		c := e.client()
-		c.login(fmt.Sprintf("Ada%d", round))
+		tab := round%2 == 1 // tab logins (X-Chatgate-Session) in odd rounds
+		if tab {
+			c.loginTab(fmt.Sprintf("Ada%d", round))
+		} else {
+			c.login(fmt.Sprintf("Ada%d", round))
+		}
 		c.enter(rooms[0])
 		sid := strings.TrimPrefix(c.cookie, sessionCookie+"=")
+		if tab {
+			sid = c.tab
+		}
 		var (
 			wg     sync.WaitGroup
 			mu     sync.Mutex
@@ -89,9 +97,10 @@ func TestLogoutRace(t *testing.T) {
 		start := make(chan struct{})
 		for w := range workers {
 			wg.Add(1)
+			// Same browser; copied here, as c changes when it logs out.
+			wc := &client{env: e, cookie: c.cookie, csrf: c.csrf, me: c.me, tab: c.tab, browser: c.browser}
 			go func() {
 				defer wg.Done()
-				wc := &client{env: e, cookie: c.cookie, csrf: c.csrf, me: c.me} // same browser
 				<-start
 				for i := range perWorker {
 					if w%3 == 0 {
@@ -124,6 +133,9 @@ func TestLogoutRace(t *testing.T) {
 			t.Fatalf("round %d: the logged-out session was saved back", round)
 		}
 		stale := &client{env: e, cookie: sessionCookie + "=" + sid, csrf: c.csrf}
+		if tab {
+			stale = &client{env: e, tab: sid, browser: c.browser, csrf: c.csrf}
+		}
 		if r := stale.do("GET", "/api/me", nil); r.status != 401 {
 			t.Fatalf("round %d: /api/me after logout: %d %s", round, r.status, r.body)
 		}

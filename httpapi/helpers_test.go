@@ -88,13 +88,18 @@ func (r response) errorCode(t testing.TB) string {
 	return e.Error
 }
 
-// client is a browser: it keeps the session cookie and the CSRF token.
+// client is a browser: it keeps the session cookie and the CSRF token. A
+// tab client (loginTab) also keeps its tab's session id, sent as
+// X-Chatgate-Session, and the browser key cookie; copy browser to make a
+// second tab of the same browser.
 type client struct {
-	env    *testEnv
-	cookie string
-	csrf   string
-	me     loginResponse
-	xff    string // X-Forwarded-For of its requests, when set
+	env     *testEnv
+	cookie  string
+	csrf    string
+	me      loginResponse
+	tab     string // the tab's session id ("" for a cookie login)
+	browser string // the browser key cookie's value
+	xff     string // X-Forwarded-For of its requests, when set
 }
 
 func (e *testEnv) client() *client { return &client{env: e} }
@@ -117,8 +122,18 @@ func (c *client) do(method, path string, body any, hdr ...string) response {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	var cookies []string
 	if c.cookie != "" {
-		req.Header.Set("Cookie", c.cookie)
+		cookies = append(cookies, c.cookie)
+	}
+	if c.browser != "" {
+		cookies = append(cookies, browserCookie+"="+c.browser)
+	}
+	if len(cookies) > 0 {
+		req.Header.Set("Cookie", strings.Join(cookies, "; "))
+	}
+	if c.tab != "" {
+		req.Header.Set(tabHeader, c.tab)
 	}
 	if c.csrf != "" && method != http.MethodGet {
 		req.Header.Set("X-CSRF-Token", c.csrf)
@@ -144,11 +159,14 @@ func (c *client) do(method, path string, body any, hdr ...string) response {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	for _, ck := range res.Cookies() {
-		if ck.Name == sessionCookie {
+		switch {
+		case ck.Name == sessionCookie:
 			c.cookie = ck.Name + "=" + ck.Value
 			if ck.MaxAge < 0 || ck.Value == "" {
 				c.cookie = ""
 			}
+		case ck.Name == browserCookie && ck.MaxAge > 0:
+			c.browser = ck.Value
 		}
 	}
 	return response{status: res.StatusCode, header: res.Header, body: b}
@@ -163,6 +181,23 @@ func (c *client) login(name string) loginResponse {
 	}
 	r.decode(c.env.t, &c.me)
 	c.csrf = c.me.CSRFToken
+	return c.me
+}
+
+// loginTab logs c in as name with a tab login, as the page does: the tab's
+// session id is then sent as X-Chatgate-Session.
+func (c *client) loginTab(name string) loginResponse {
+	c.env.t.Helper()
+	c.tab = tabNew
+	r := c.do("POST", "/api/login", loginRequest{Name: name, Avatar: "cat", Bubble: bubbles[0]})
+	var tr tabLoginResponse
+	if r.status == 200 {
+		r.decode(c.env.t, &tr)
+	}
+	if r.status != 200 || tr.SessionID == "" || c.browser == "" {
+		c.env.t.Fatalf("tab login %s: %d %s (browser key %q)", name, r.status, r.body, c.browser)
+	}
+	c.me, c.csrf, c.tab = tr.loginResponse, tr.CSRFToken, tr.SessionID
 	return c.me
 }
 

@@ -27,7 +27,9 @@ type Server struct {
 	app   *fiber.App
 	// sessions and secureSessions are one login store (same Redis keys)
 	// whose cookies differ only by the Secure attribute; sessionStore picks.
-	sessions, secureSessions *fsession.Store
+	// tabSessions is the same store again, found by the X-Chatgate-Session
+	// header instead of the cookie (tabs.go).
+	sessions, secureSessions, tabSessions *fsession.Store
 }
 
 // sessionCookie names the login cookie (HttpOnly, SameSite=Lax).
@@ -58,6 +60,9 @@ func New(store *session.Store, opts *Options) (*Server, error) {
 		}
 	}
 	s.sessions, s.secureSessions = fsession.New(sessionConfig(false)), fsession.New(sessionConfig(true))
+	tabConfig := sessionConfig(false)
+	tabConfig.KeyLookup = "header:" + tabHeader
+	s.tabSessions = fsession.New(tabConfig)
 	proxies := make([]string, len(o.TrustedProxies))
 	for i, p := range o.TrustedProxies {
 		proxies[i] = p.String()
@@ -85,16 +90,22 @@ func New(store *session.Store, opts *Options) (*Server, error) {
 // sessionStore is the login store whose cookie suits the request: Secure
 // per Options.CookieSecure.
 func (s *Server) sessionStore(c *fiber.Ctx) *fsession.Store {
-	switch s.o.CookieSecure {
-	case CookieSecureAlways:
-		return s.secureSessions
-	case CookieSecureNever:
-		return s.sessions
-	}
-	if c.Protocol() == "https" { // TLS, or a trusted proxy's X-Forwarded-Proto
+	if s.secureCookie(c) {
 		return s.secureSessions
 	}
 	return s.sessions
+}
+
+// secureCookie reports whether the request's cookies are marked Secure
+// (Options.CookieSecure).
+func (s *Server) secureCookie(c *fiber.Ctx) bool {
+	switch s.o.CookieSecure {
+	case CookieSecureAlways:
+		return true
+	case CookieSecureNever:
+		return false
+	}
+	return c.Protocol() == "https" // TLS, or a trusted proxy's X-Forwarded-Proto
 }
 
 // App returns the Fiber app: serve it, or add routes to it.

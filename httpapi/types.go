@@ -28,6 +28,13 @@ type loginResponse struct {
 	CSRFToken string `json:"csrf_token"`
 }
 
+// tabLoginResponse is POST /api/login with X-Chatgate-Session (a tab
+// login): loginResponse plus the id the tab sends as X-Chatgate-Session.
+type tabLoginResponse struct {
+	loginResponse
+	SessionID string `json:"session_id"`
+}
+
 // tokenResponse is POST /api/token: a connect token for the gateway and its
 // expiry (unix seconds).
 type tokenResponse struct {

@@ -35,6 +35,11 @@ func flagTable() string {
 		if f.Default != "" {
 			def = "`" + cell(f.Default) + "`"
 		}
+		for _, r := range config.Roles {
+			if d, ok := f.RoleDefaults[r]; ok {
+				def += fmt.Sprintf("; `%s`: `%s`", r, cell(d))
+			}
+		}
 		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s |\n", f.Name, f.Env, def, cell(f.Usage))
 	}
 	return b.String()
@@ -99,7 +104,8 @@ func buildChatgate(t *testing.T) string {
 }
 
 // TestBinaryHelpAndStatic builds the binary, checks that every role's
-// --help lists every flag with its environment variable and default, and
+// --help lists every flag with its environment variable and the role's
+// default, and
 // that the CGO-free build is static (the distroless image has no libc).
 func TestBinaryHelpAndStatic(t *testing.T) {
 	t.Parallel()
@@ -120,7 +126,11 @@ func TestBinaryHelpAndStatic(t *testing.T) {
 				t.Fatalf("chatgate %s: %v\n%s", strings.Join(args, " "), err, out.String())
 			}
 			help := out.String()
-			for _, f := range config.Flags() {
+			flagsRole := role
+			if flagsRole == "" {
+				flagsRole = app.RoleAll // the default role
+			}
+			for _, f := range config.FlagsFor(flagsRole) {
 				if line := fmt.Sprintf("--%s  (env %s, default %q)", f.Name, f.Env, f.Default); !strings.Contains(help, line) {
 					t.Errorf("chatgate %s: missing %s", strings.Join(args, " "), line)
 				}

@@ -158,8 +158,26 @@ func TestDockerfileEssentials(t *testing.T) {
 		t.Errorf("Dockerfile: ENTRYPOINT %s, want exec form [\"/chatgate\"] so that arguments pick the role", entry)
 	}
 	for _, flag := range []string{"ws-addr", "http-addr"} {
-		if p := defaultPort(t, flag); !slices.Contains(exposed, p) {
+		p := defaultPort(t, flag)
+		if !slices.Contains(exposed, p) {
 			t.Errorf("Dockerfile: EXPOSE %v lacks %s (default of --%s)", exposed, p, flag)
+		}
+		// All-in-one listens on loopback by default: in a container that
+		// would be unreachable (issue 15).
+		if env := config.EnvName(flag) + "=:" + p; !stageHasEnv(final, env) {
+			t.Errorf("Dockerfile: runtime stage lacks ENV %s (all-in-one must listen on every interface in a container)", env)
+		}
+	}
+	// -X of a variable that does not exist is silently ignored: each must
+	// name one of internal/version's.
+	b, _ := os.ReadFile("../Dockerfile")
+	xs := regexp.MustCompile(`-X ([^=\s]+)=`).FindAllStringSubmatch(string(b), -1)
+	if len(xs) == 0 {
+		t.Error("Dockerfile: go build sets no version with -ldflags -X")
+	}
+	for _, x := range xs {
+		if !slices.Contains([]string{"version", "revision", "date"}, strings.TrimPrefix(x[1], "github.com/chatgate/chatgate/internal/version.")) {
+			t.Errorf("Dockerfile: -X %s is not a variable of internal/version (version, revision, date)", x[1])
 		}
 	}
 	if _, p, _ := net.SplitHostPort(app.DefaultInternalAddr); !slices.Contains(exposed, p) {

@@ -223,6 +223,20 @@ func chatStartChromium(t *testing.T) context.Context {
 func chatOpen(t *testing.T, browserCtx context.Context, name, url string, exceptions *chatExceptions) *chatBrowser {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	return chatOpenIn(t, ctx, cancel, name, url, exceptions)
+}
+
+// chatOpenTab opens another tab in the browser context of b: same cookies.
+func chatOpenTab(t *testing.T, b *chatBrowser, name, url string, exceptions *chatExceptions) *chatBrowser {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	return chatOpenIn(t, ctx, cancel, name, url, exceptions)
+}
+
+// chatOpenIn opens url in the tab of ctx, waits for the login form, and
+// records page exceptions.
+func chatOpenIn(t *testing.T, ctx context.Context, cancel context.CancelFunc, name, url string, exceptions *chatExceptions) *chatBrowser {
+	t.Helper()
 	t.Cleanup(cancel)
 	b := &chatBrowser{t: t, name: name, ctx: ctx, close: cancel}
 	events := chromedp.Events(ctx, runtime.ExceptionThrown)

@@ -1,7 +1,9 @@
 // Command chatgate runs the chat backend. With no arguments it runs
-// everything on one machine (embedded Redis, gateway, HTTP app); "chatgate
-// gateway --redis-url …" runs one gateway of a scaled-out deployment. See
-// --help and docs/config.md.
+// everything on one machine (embedded Redis, gateway, HTTP app) on
+// loopback; "chatgate gateway --redis-url …" runs one gateway of a
+// scaled-out deployment. "chatgate check", "chatgate token" and
+// "chatgate version" check a configuration, mint a connect token and print
+// the build. See --help and docs/config.md; the work is in internal/app.Main.
 package main
 
 import (

@@ -21,6 +21,12 @@
   const SAFE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
   const SAFE_COLOUR = /^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,30}|(rgb|rgba|hsl|hsla)\([0-9.,%\s]{1,40}\))$/;
   const PREFS_KEY = 'chatgate.prefs';
+  // Each tab keeps its own login (docs/http-api.md, "Sessions"): the login
+  // session id lives in this tab's sessionStorage and goes out as
+  // X-Chatgate-Session, so two tabs of one browser can be two users. It is
+  // bound to an HttpOnly browser cookie, so the id alone is no login.
+  const SESSION_KEY = 'chatgate.session';
+  const SESSION_HEADER = 'X-Chatgate-Session';
 
   const $ = (id) => document.getElementById(id);
 
@@ -45,6 +51,7 @@
   const state = {
     config: { avatars: [], bubbles: [], gateway_url: '' },
     me: null,            // {uid, name, avatar, bubble, csrf_token}
+    sid: loadSessionId(), // this tab's login session id ('' when logged out)
     token: null,         // {token, expires_at, uid}: connect token from POST /api/token
     room: null,          // {id, name}
     screen: 'loading',
@@ -76,9 +83,24 @@
 
   function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
 
-  // api sends a same-origin JSON request. State-changing requests carry the CSRF token.
+  function loadSessionId() {
+    try { return sessionStorage.getItem(SESSION_KEY) || ''; } catch (err) { return ''; }
+  }
+
+  // setSessionId remembers this tab's login ('' forgets it).
+  function setSessionId(sid) {
+    state.sid = sid;
+    try {
+      if (sid) sessionStorage.setItem(SESSION_KEY, sid); else sessionStorage.removeItem(SESSION_KEY);
+    } catch (err) { /* storage disabled: the login lasts until a reload */ }
+  }
+
+  // api sends a same-origin JSON request with this tab's login session id.
+  // State-changing requests carry the CSRF token; a login asks for a new tab login.
   async function api(method, path, body, retried) {
     const headers = { Accept: 'application/json' };
+    if (path === '/api/login') headers[SESSION_HEADER] = 'new';
+    else if (state.sid) headers[SESSION_HEADER] = state.sid;
     const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
     if (method !== 'GET' && method !== 'HEAD') {
       headers['Content-Type'] = 'application/json';
@@ -366,6 +388,8 @@
     el.loginSubmit.disabled = true;
     try {
       const me = await api('POST', '/api/login', { name: v.name, avatar, bubble });
+      setSessionId(String((me && me.session_id) || ''));
+      delete me.session_id;
       state.me = me;
       savePrefs({ name: v.name, avatar, bubble });
       renderMe();
@@ -380,6 +404,7 @@
   function showLogin(message) {
     teardownRoom();
     state.me = null;
+    setSessionId('');
     buildPickers();
     show('login');
     showError(el.loginError, message || '');
@@ -1033,6 +1058,11 @@
         el.loading.querySelector('p').textContent = 'Connecting to the server…';
         await sleep(Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** i));
       }
+    }
+    // A new tab has no login of its own: it starts at the login form.
+    if (!state.sid) {
+      showLogin('');
+      return;
     }
     let roomId = null;
     try {

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/chatgate/chatgate/gateway"
@@ -22,41 +21,12 @@ import (
 	"github.com/chatgate/chatgate/session"
 )
 
-// Roles a process can run.
+// Roles a process can run (config.Roles).
 const (
-	RoleAll     = "all"     // embedded Redis (when no URL) + gateway (+ HTTP app)
-	RoleGateway = "gateway" // a gateway only
-	RoleHTTP    = "http"    // the HTTP app only
+	RoleAll     = config.RoleAll     // embedded Redis (when no URL) + gateway (+ HTTP app)
+	RoleGateway = config.RoleGateway // a gateway only
+	RoleHTTP    = config.RoleHTTP    // the HTTP app only
 )
-
-// Main parses args (role first, then flags) and the environment, runs the
-// role until ctx ends, and returns the process exit code.
-func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	role := RoleAll
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		role, args = args[0], args[1:]
-	}
-	switch role {
-	case RoleAll, RoleGateway, RoleHTTP:
-	default:
-		fmt.Fprintf(stderr, "chatgate: unknown role %q (want all, gateway or http); see --help\n", role)
-		return 2
-	}
-	cfg, err := config.Load("chatgate "+role, args, getenv, stderr)
-	if errors.Is(err, config.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "chatgate: %v\n", err)
-		return 2
-	}
-	log := NewLogger(cfg, stderr)
-	if err := Run(ctx, role, cfg, log, nil); err != nil {
-		log.Error("chatgate stopped", "err", err)
-		return 1
-	}
-	return 0
-}
 
 // NewLogger builds the process logger: JSON in containers, text on a terminal.
 func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -100,6 +70,11 @@ func Validate(role string, cfg *config.Config) error {
 	}
 	if role != RoleAll && cfg.RedisURL == "" {
 		return errors.New("--redis-url (REDIS_URL) is required for role " + role)
+	}
+	if cfg.RedisURL != "" {
+		if _, err := session.ParseRedisURL(cfg.RedisURL); err != nil {
+			return fmt.Errorf("--redis-url (REDIS_URL): %w", err)
+		}
 	}
 	if (role == RoleHTTP || role == RoleGateway && !cfg.AllowUnsigned) && cfg.TokenSecret == "" {
 		// A random per-process secret only works when one process both signs
@@ -149,9 +124,6 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 		return err
 	}
 	parts = append(compat.parts(), parts...)
-	if role == RoleAll && st.HTTPAddr != "" {
-		log.Info("chat ready: open the page in two browser tabs", "url", "http://"+browseAddr(st.HTTPAddr)+"/")
-	}
 	if started != nil {
 		started(st)
 	}

@@ -24,9 +24,9 @@ const testDeadline = 20 * time.Second // generous: a loaded 2-core machine
 // loopbackArgs put every listener of a role on a random loopback port.
 var loopbackArgs = []string{"--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0"}
 
-// runRole runs role in-process through Run (the real wiring) and returns
+// runInProcess runs role in-process through Run (the real wiring) and returns
 // its addresses once it listens; t.Cleanup stops it and waits.
-func runRole(t *testing.T, role string, args ...string) Started {
+func runInProcess(t *testing.T, role string, args ...string) Started {
 	t.Helper()
 	cfg, err := config.Load("chatgate "+role, append(append([]string{}, loopbackArgs...), args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
@@ -100,13 +100,13 @@ func waitReady(t *testing.T, internal string) {
 	}
 }
 
-type check struct {
+type routeCheck struct {
 	name, method, path, key, body string
 	status                        int
 	want                          string // substring of the body
 }
 
-func runChecks(t *testing.T, addr string, checks []check) {
+func runChecks(t *testing.T, addr string, checks []routeCheck) {
 	t.Helper()
 	for _, c := range checks {
 		r := call(t, c.method, "http://"+addr+c.path, c.key, c.body)
@@ -129,11 +129,11 @@ const (
 // gateway's, Redis' and the process' series.
 func TestInternalListenerAllInOne(t *testing.T) {
 	t.Parallel()
-	st := runRole(t, RoleAll, "--api-keys", pushKey, "--max-body-bytes", "4096")
+	st := runInProcess(t, RoleAll, "--api-keys", pushKey, "--max-body-bytes", "4096")
 	waitReady(t, st.InternalAddr)
 	big := `{"payload":"` + strings.Repeat("x", 2*bodyLimit) + `"}`
 	t.Run("public http", func(t *testing.T) {
-		runChecks(t, st.HTTPAddr, []check{
+		runChecks(t, st.HTTPAddr, []routeCheck{
 			{"liveness", "GET", "/healthz", "", "", 200, "ok"},
 			{"no readiness", "GET", "/readyz", "", "", 404, ""},
 			{"no metrics", "GET", "/metrics", "", "", 404, ""},
@@ -142,7 +142,7 @@ func TestInternalListenerAllInOne(t *testing.T) {
 		})
 	})
 	t.Run("public gateway", func(t *testing.T) {
-		runChecks(t, st.WSAddr, []check{
+		runChecks(t, st.WSAddr, []routeCheck{
 			{"liveness", "GET", "/healthz", "", "", 200, "ok"},
 			{"no readiness", "GET", "/readyz", "", "", 404, "internal listener"},
 			{"no metrics", "GET", "/metrics", "", "", 404, "internal listener"},
@@ -150,7 +150,7 @@ func TestInternalListenerAllInOne(t *testing.T) {
 		})
 	})
 	t.Run("internal", func(t *testing.T) {
-		runChecks(t, st.InternalAddr, []check{
+		runChecks(t, st.InternalAddr, []routeCheck{
 			{"liveness", "GET", "/healthz", "", "", 200, "ok"},
 			{"readiness", "GET", "/readyz", "", "", 200, "ready"},
 			{"metrics: build", "GET", "/metrics", "", "", 200, `chatgate_build_info{goversion=`},
@@ -176,23 +176,23 @@ func TestInternalListenerSplitRoles(t *testing.T) {
 	t.Parallel()
 	mr := miniredis.RunT(t)
 	url := "redis://" + mr.Addr() + "/0"
-	gw := runRole(t, RoleGateway, "--redis-url", url, "--allow-unsigned", "--api-keys", pushKey)
-	web := runRole(t, RoleHTTP, "--redis-url", url, "--token-secret", "s3cret", "--api-keys", pushKey)
+	gw := runInProcess(t, RoleGateway, "--redis-url", url, "--allow-unsigned", "--api-keys", pushKey)
+	web := runInProcess(t, RoleHTTP, "--redis-url", url, "--token-secret", "s3cret", "--api-keys", pushKey)
 	if gw.HTTPAddr != "" || web.WSAddr != "" || gw.InternalAddr == "" || web.InternalAddr == "" {
 		t.Fatalf("started: gateway %+v, http %+v", gw, web)
 	}
 	waitReady(t, gw.InternalAddr)
 	waitReady(t, web.InternalAddr)
-	runChecks(t, gw.InternalAddr, []check{
+	runChecks(t, gw.InternalAddr, []routeCheck{
 		{"gateway metrics", "GET", "/metrics", "", "", 200, "chatgate_gateway_connections 0"},
 		{"gateway role", "GET", "/metrics", "", "", 200, `role="gateway"`},
 		{"no push API on a gateway", "POST", pushSend, pushKey, pushBody, 404, `"error":"not_found"`},
 	})
-	runChecks(t, web.InternalAddr, []check{
+	runChecks(t, web.InternalAddr, []routeCheck{
 		{"http role", "GET", "/metrics", "", "", 200, `role="http"`},
 		{"push", "POST", pushSend, pushKey, pushBody, 200, `{"ok":true}`},
 	})
-	runChecks(t, web.HTTPAddr, []check{
+	runChecks(t, web.HTTPAddr, []routeCheck{
 		{"no push API on the public port", "POST", pushSend, pushKey, pushBody, 404, ""},
 		{"no metrics on the public port", "GET", "/metrics", "", "", 404, ""},
 	})

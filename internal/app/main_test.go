@@ -28,13 +28,13 @@ func TestMainExitCodes(t *testing.T) {
 	}{
 		{"help", []string{"--help"}, nil, 0, "--redis-url"},
 		{"unknown role", []string{"frobnicate"}, nil, 2, "unknown role"},
-		{"unknown flag", []string{"gateway", "--nope"}, nil, 2, "flag provided but not defined"},
+		{"unknown flag", []string{"gateway", "--nope"}, nil, 2, "unknown flag --nope"},
 		{"bad env value", []string{"gateway"}, map[string]string{"SEND_QUEUE": "many"}, 2, "SEND_QUEUE"},
+		{"gateway without redis url", []string{"gateway", "--allow-unsigned"}, nil, 2, "--redis-url"},
+		{"http without token secret", []string{"http", "--redis-url", "redis://" + deadAddr}, nil, 2, "--token-secret"},
+		{"bad redis url", []string{"gateway", "--allow-unsigned", "--redis-url", "mysql://x"}, nil, 2, "scheme must be"},
 		{"rate limit of 0", []string{"--flush-per-minute", "0"}, nil, 2, "--flush-per-minute must not be 0"},
 		{"no rooms", []string{"--max-rooms", "-1"}, nil, 2, "--max-rooms must be positive"},
-		{"gateway without redis url", []string{"gateway", "--allow-unsigned"}, nil, 1, "--redis-url"},
-		{"http without token secret", []string{"http", "--redis-url", "redis://" + deadAddr}, nil, 1, "--token-secret"},
-		{"bad redis url", []string{"gateway", "--allow-unsigned", "--redis-url", "mysql://x"}, nil, 1, "scheme must be"},
 		{"unreachable redis", []string{"gateway", "--allow-unsigned", "--redis-url", "redis://" + deadAddr, "--redis-timeout", "2s"}, nil, 1, "does not answer"},
 	}
 	for _, tt := range tests {

@@ -89,6 +89,12 @@ type Flag struct {
 	Env     string // environment variable
 	Default string
 	Usage   string
+	// Group is the title of the --help section that lists the flag
+	// (help.go: which roles use it).
+	Group string
+	// RoleDefaults are the roles whose default differs from Default
+	// (all-in-one listens on loopback), role → default; nil when none.
+	RoleDefaults map[string]string
 }
 
 // EnvName returns the environment variable for a flag name: ws-addr → WS_ADDR.
@@ -102,7 +108,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 5*time.Second, "timeout of each Redis operation and of the start-up check")
 	fs.StringVar(&c.EmbeddedAddr, "embedded-redis-addr", "127.0.0.1:0", "all-in-one mode: where the embedded Redis listens (loopback; it requires a random password: the start-up log prints its URL with it)")
 
-	fs.StringVar(&c.WSAddr, "ws-addr", ":7272", "gateway listen address (the WebSocket, plus /healthz)")
+	fs.StringVar(&c.WSAddr, "ws-addr", ":7272", "gateway listen address (the WebSocket, plus /healthz); all-in-one listens on loopback only unless given, e.g. :7272 for every interface")
 	fs.StringVar(&c.GatewayID, "gateway-id", "", "gateway id (a-z 0-9 - _); empty: random per process")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "heartbeat interval; 0 or negative disables heartbeats")
 	fs.StringVar(&c.PingData, "ping-data", `{"type":"ping"}`, `text frame sent every ping interval; "" sends protocol pings only`)
@@ -132,7 +138,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GWRegisterRefresh, "gw-register-refresh", time.Second, "GatewayWorker compatibility: how often the Register re-reads the gateway list to re-broadcast it to open worker_connect connections")
 	fs.IntVar(&c.GWRegisterMaxLine, "gw-register-max-line", 64<<10, "GatewayWorker compatibility: longest Register message line in bytes")
 
-	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP app listen address (chat page, /api, /healthz)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP app listen address (chat page, /api, /healthz); all-in-one listens on loopback only unless given, e.g. :8080 for every interface")
 	fs.StringVar(&c.GatewayURL, "gateway-url", "", "public WebSocket URL the page connects to; empty: ws(s)://<host of the page>:<port of --ws-addr>/")
 	fs.StringVar(&c.TokenSecret, "token-secret", "", "HMAC secret shared by HTTP app and gateways for connect tokens; empty in all-in-one mode: a random one per process")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 5*time.Minute, "lifetime of a connect token")
@@ -159,38 +165,37 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-// ErrHelp is returned by Load when --help was asked for; usage was printed.
+// ErrHelp is returned by Load and LoadRole when --help was asked for.
 var ErrHelp = flag.ErrHelp
 
-// Load parses args and the environment (getenv) into a Config. Usage and
-// errors go to out.
+// Load parses args and the environment (getenv) into a Config with the
+// defaults of the split roles (gateway, http); name titles the usage that
+// --help writes to out. Commands use LoadRole.
 func Load(name string, args []string, getenv func(string) string, out io.Writer) (*Config, error) {
+	c, err := LoadRole("", args, getenv)
+	if errors.Is(err, ErrHelp) {
+		fmt.Fprintf(out, "Usage: %s [flags]\n\n", name)
+		WriteFlags(out, "")
+	}
+	return c, err
+}
+
+// LoadRole parses args (flags only) and the environment (getenv) into the
+// Config of role: RoleAll, RoleGateway, RoleHTTP, or "" for the defaults of
+// the split roles. Flags win over environment variables, which win over
+// the role's defaults. It prints nothing; errors are ParseFlags's, then the
+// settings' own checks.
+func LoadRole(role string, args []string, getenv func(string) string) (*Config, error) {
 	c := &Config{}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
+	fs := flag.NewFlagSet("chatgate "+role, flag.ContinueOnError)
 	c.bind(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: %s [all|gateway|http] [flags]\n\nEvery flag can also be set by the environment variable shown.\n\n", name)
-		for _, f := range Flags() {
-			fmt.Fprintf(out, "  --%s  (env %s, default %q)\n      %s\n", f.Name, f.Env, f.Default, f.Usage)
-		}
-	}
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("environment variable %s=%q: %w", EnvName(f.Name), v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := setRoleDefaults(fs, role); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	env := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { env[f.Name] = EnvName(f.Name) })
+	if err := ParseFlags(fs, args, getenv, env); err != nil {
+		return nil, err
 	}
 	return c, c.validate()
 }
@@ -293,13 +298,27 @@ func (c *Config) Origins() []string {
 	return out
 }
 
-// Flags lists every setting with its environment variable and default.
-func Flags() []Flag {
+// Flags lists every setting with its environment variable, the default of
+// the split roles and the roles whose default differs.
+func Flags() []Flag { return FlagsFor("") }
+
+// FlagsFor lists every setting with role's defaults (see LoadRole).
+func FlagsFor(role string) []Flag {
 	fs := flag.NewFlagSet("chatgate", flag.ContinueOnError)
 	(&Config{}).bind(fs)
+	_ = setRoleDefaults(fs, role)
 	var out []Flag
 	fs.VisitAll(func(f *flag.Flag) {
-		out = append(out, Flag{Name: f.Name, Env: EnvName(f.Name), Default: f.DefValue, Usage: f.Usage})
+		fl := Flag{Name: f.Name, Env: EnvName(f.Name), Default: f.DefValue, Usage: f.Usage, Group: groupOf(f.Name)}
+		for r, defs := range roleDefaults {
+			if d, ok := defs[f.Name]; ok {
+				if fl.RoleDefaults == nil {
+					fl.RoleDefaults = map[string]string{}
+				}
+				fl.RoleDefaults[r] = d
+			}
+		}
+		out = append(out, fl)
 	})
 	return out
 }

@@ -3,18 +3,14 @@ package metrics
 import (
 	"net/http"
 	"runtime"
-	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
 
-// Version is the release reported by chatgate_build_info. Set it at build
-// time: go build -ldflags "-X github.com/chatgate/chatgate/internal/metrics.Version=v1.2.3".
-// Default: the main module's version from the build info, or "devel".
-var Version = ""
+	"github.com/chatgate/chatgate/internal/version"
+)
 
 // namespace prefixes every chatgate metric.
 const namespace = "chatgate"
@@ -111,18 +107,8 @@ func buildInfo(role string) prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
 		Help:        "Build of the running chatgate binary; the value is always 1.",
-		ConstLabels: prometheus.Labels{"version": version(), "goversion": runtime.Version(), "role": role},
+		ConstLabels: prometheus.Labels{"version": version.Get().Version, "goversion": runtime.Version(), "role": role},
 	})
 	g.Set(1)
 	return g
-}
-
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
 }
