@@ -163,6 +163,7 @@ func startRole(role string, cfg *config.Config, store *session.Store, log *slog.
 	parts = append(parts, func(ctx context.Context) error {
 		return store.RunReaper(ctx, cfg.ReaperInterval, &session.ReaperOptions{
 			NoEvents: !cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
+			OnPass: m.ObserveReaperPass,
 		})
 	})
 	return parts, runInternal, nil
