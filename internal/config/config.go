@@ -159,7 +159,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest HTTP request body; larger answers 413")
 	fs.DurationVar(&c.ReaperInterval, "reaper-interval", 3*time.Second, "how often a process looks for crashed gateways to clean up")
 
-	fs.StringVar(&c.InternalAddr, "internal-addr", "", "internal listener, never exposed by the Ingress: /metrics, /readyz, /healthz, and in the all and http roles the push API (/api/push) and admin API; empty: :9272 in the gateway and http roles, 127.0.0.1:9272 in all-in-one mode")
+	fs.StringVar(&c.InternalAddr, "internal-addr", "", "internal listener, never exposed by the Ingress: /metrics, /readyz, /healthz, the push API (/api/push) in the all, http and push roles, and the admin API in the all and http roles; empty: :9272 in the gateway, http and push roles, 127.0.0.1:9272 in all-in-one mode")
 
 	fs.StringVar(&c.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
