@@ -364,6 +364,37 @@ func TestChartValues(t *testing.T) {
 			t.Errorf("err = %v, want the required tokenSecret message", err)
 		}
 	})
+	t.Run("push-only", func(t *testing.T) {
+		t.Parallel()
+		r, err := tryRenderHelm("chatgate", "x", map[string]any{
+			"http":       map[string]any{"enabled": false},
+			"push":       map[string]any{"enabled": true},
+			"monitoring": map[string]any{"podMonitor": map[string]any{"enabled": true}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"ConfigMap/chatgate-config", "Deployment/chatgate-gateway", "Deployment/chatgate-push",
+			"Ingress/chatgate-ws", "PodMonitor/chatgate", "Secret/chatgate-secrets", "Service/chatgate-gateway",
+			"Service/chatgate-push-internal"}
+		if got := slices.Sorted(maps.Keys(r)); !slices.Equal(got, want) {
+			t.Fatalf("objects %v, want %v", got, want)
+		}
+		d := r["Deployment/chatgate-push"].typed.(*appsv1.Deployment)
+		c := d.Spec.Template.Spec.Containers[0]
+		if len(c.Args) != 1 || c.Args[0] != "push" || len(c.Ports) != 1 || c.Ports[0].Name != "internal" ||
+			c.LivenessProbe.HTTPGet.Port.StrVal != "internal" || c.ReadinessProbe.HTTPGet.Port.StrVal != "internal" {
+			t.Errorf("push container: args %v, ports %+v, probes on %v/%v; want role push on the internal port only",
+				c.Args, c.Ports, c.LivenessProbe.HTTPGet.Port, c.ReadinessProbe.HTTPGet.Port)
+		}
+		svc := r["Service/chatgate-push-internal"].typed.(*corev1.Service)
+		for k, v := range svc.Spec.Selector {
+			if d.Spec.Template.Labels[k] != v {
+				t.Errorf("Service chatgate-push-internal selects %s=%s, which the push pods do not carry", k, v)
+			}
+		}
+		checkPodMonitorSelects(t, r["PodMonitor/chatgate"].typed.(*monitoringv1.PodMonitor), r)
+	})
 	t.Run("podMonitor", func(t *testing.T) {
 		t.Parallel()
 		r, err := tryRenderHelm("chatgate", "x", map[string]any{"monitoring": map[string]any{"podMonitor": map[string]any{"enabled": true}}})
@@ -371,6 +402,9 @@ func TestChartValues(t *testing.T) {
 			t.Fatal(err)
 		}
 		pm, ok := r["PodMonitor/chatgate"]
+		if len(r) < 10 {
+			t.Fatalf("only %d objects: %v", len(r), slices.Sorted(maps.Keys(r)))
+		}
 		if !ok {
 			t.Fatalf("no PodMonitor among %v", slices.Sorted(maps.Keys(r)))
 		}

@@ -48,7 +48,8 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 
 {{/* The pod spec shared by the gateway and HTTP Deployments
 (dict "ctx" $ "component" "gateway" "v" .Values.gateway "args" "gateway"
-"port" (dict "name" "ws" "number" 7272 "comment" "…")). */}}
+"port" (dict "name" "ws" "number" 7272)); "port" left out: no public port,
+and the liveness probe uses the internal one (the push role). */}}
 {{- define "chatgate.podTemplate" -}}
 {{- $root := .ctx -}}
 {{- $d := . -}}
@@ -114,9 +115,11 @@ spec:
               containerName: {{ .component }}
               resource: limits.memory
       ports:
-        - name: {{ .port.name }}
-          containerPort: {{ .port.number }}
+        {{- with .port }}
+        - name: {{ .name }}
+          containerPort: {{ .number }}
           protocol: TCP
+        {{- end }}
         - name: internal # INTERNAL_ADDR: /readyz, /metrics (and the push API); no Ingress routes here
           containerPort: 9272
           protocol: TCP
@@ -131,7 +134,7 @@ spec:
       livenessProbe:
         httpGet:
           path: /healthz
-          port: {{ .port.name }}
+          port: {{ if .port }}{{ .port.name }}{{ else }}internal{{ end }}
         initialDelaySeconds: 5
         periodSeconds: 10
         timeoutSeconds: 3
