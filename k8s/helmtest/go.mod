@@ -2,8 +2,6 @@ module github.com/chatgate/chatgate/k8s/helmtest
 
 go 1.26.8
 
-replace github.com/chatgate/chatgate => ../..
-
 require (
 	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.95.2
 	github.com/prometheus/common v0.72.1
