@@ -236,6 +236,7 @@ func (l *Inner) route(pin *clientPin) *workerLink {
 // toWorker sends one event of cid to its worker; last unpins the client
 // (ON_CLOSE).
 func (l *Inner) toWorker(cid string, cmd uint8, sess session.Session, body []byte, flag uint8, last bool) {
+	ext := []byte(sessionString(session.StateOf(sess)))
 	l.wmu.Lock()
 	pin := l.pins[cid]
 	if pin == nil {
@@ -256,7 +257,7 @@ func (l *Inner) toWorker(cid string, cmd uint8, sess session.Session, body []byt
 	}
 	var ok, full bool
 	if w != nil {
-		pkt := l.packet(cmd, pin.conn, []byte(sessionString(session.StateOf(sess))), body, flag)
+		pkt := l.packet(cmd, pin.conn, ext, body, flag)
 		pkt.ClientIP, pkt.ClientPort, pkt.GatewayPort = pin.ip, pin.port, pin.publicPort
 		ok, full = w.enqueue(pkt, l.opts.WorkerBuffer)
 	}
