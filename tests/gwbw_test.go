@@ -127,17 +127,14 @@ func gwbwWaitEvent(t *testing.T, what string, cid string, cmd byte, body string,
 func TestBusinessWorker(t *testing.T) {
 	rs := redistest.Start(t)
 	a := gwcStartGateway(t, rs.URL(), "--gw-register-addr", "127.0.0.1:0", "--init-frame=false")
+	w1 := gwbwStart(t, a.register, "w1")
+	w2 := gwbwStart(t, a.register, "w2")
+	gwbwWaitLinks(t, []*gwcProc{a}, 2)
+	// A gateway started later: the Register broadcasts it to the workers'
+	// open worker_connect connections, and they link to it.
 	b := gwcStartGateway(t, rs.URL(), "--init-frame=false")
 	gws := []*gwcProc{a, b}
 	cl := &gwcClient{t: t, register: a.register}
-	faultWaitFor(t, pushDeadline, "Register lists both gateways", func() error {
-		if got := cl.addresses(); len(got) != 2 {
-			return fmt.Errorf("addresses %v", got)
-		}
-		return nil
-	})
-	w1 := gwbwStart(t, a.register, "w1")
-	w2 := gwbwStart(t, a.register, "w2")
 	gwbwWaitLinks(t, gws, 2)
 
 	// Connect: ON_CONNECT then ON_WEBSOCKET_CONNECT with the handshake
@@ -244,6 +241,14 @@ func TestBusinessWorker(t *testing.T) {
 	if len(gwbwEventsOf(ann2.ID, alive)) == 0 {
 		t.Errorf("ann2 (connected with one worker left) has no events on %s", alive.name)
 	}
+
+	// A binary frame's payload reaches onMessage as it is.
+	ctx, cancel := context.WithTimeout(context.Background(), pushDeadline)
+	defer cancel()
+	if err := dan.conn.Write(ctx, websocket.MessageBinary, []byte{0, 1, 0xff, 'b'}); err != nil {
+		t.Fatal(err)
+	}
+	gwbwWaitEvent(t, "dan's binary frame", dan.ID, gwbwOnMessage, "\x00\x01\xffb", w1, w2, w3)
 
 	// No worker: events are dropped, counted and logged; the client stays.
 	alive.crash()
