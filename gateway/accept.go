@@ -14,7 +14,8 @@ import (
 )
 
 // ServeHTTP upgrades a client to WebSocket, registers it, sends its init
-// frame {"type":"init","client_id":"…"} and starts the connection's reader.
+// frame {"type":"init","client_id":"…"} (unless Options.NoInitFrame), tells
+// Options.Hook, and starts the connection's reader.
 // It returns once the reader runs: net/http's handler goroutine, its stack
 // and its per-request buffers are not kept for the connection's lifetime.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
