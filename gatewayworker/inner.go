@@ -239,13 +239,17 @@ func (c *innerConn) serve() {
 				return
 			}
 		}
-		if len(buf) == 0 {
+		fresh := len(buf) == 0
+		if fresh {
 			buf = nil // an idle persistent connection keeps no buffer
 		}
 		c.prog.setIdle(true)
 		n, err := c.read(chunk)
 		c.prog.setIdle(false)
 		buf = append(buf, chunk[:n]...)
+		if fresh && n > 0 && c.earlier == nil && c.link == nil {
+			c.waitForWorkers()
+		}
 		if err != nil {
 			return // EOF after the last whole packet, or closed by Serve
 		}
@@ -265,6 +269,23 @@ func (c *innerConn) waitEarlier() {
 		}
 	}
 	c.earlier = nil
+}
+
+// waitForWorkers notes, when a request arrives on an idle connection that
+// is not a worker link, what every BusinessWorker link will have read once
+// it has read its receive buffer; the request waits for them like a new
+// connection waits for earlier ones (order.go). A worker's library sends
+// its commands on the link and its queries on persistent connections of
+// their own, and a query must see the commands sent before it (a
+// joinGroup, then getClientIdCountByGroup), as on GatewayWorker's
+// single-threaded gateway. Worker links never wait, so waits cannot form
+// a cycle.
+func (c *innerConn) waitForWorkers() {
+	c.l.wmu.Lock()
+	defer c.l.wmu.Unlock()
+	for _, w := range c.l.links {
+		c.earlier = append(c.earlier, orderTarget{w.c, w.c.target()})
+	}
 }
 
 // handle executes one packet and reports whether to keep the connection.

@@ -50,8 +50,9 @@ type gwbwWorker struct {
 	name string
 	reg  net.Conn
 
-	mu     sync.Mutex
-	links  map[string]net.Conn // gateway address → link
+	mu      sync.Mutex
+	links   map[string]net.Conn // gateway address → link
+	queries map[string]net.Conn // gateway address → persistent query connection
 	events []gwbwEvent
 	closed bool
 	wg     sync.WaitGroup
@@ -65,7 +66,7 @@ func gwbwStart(t *testing.T, register, name string) *gwbwWorker {
 	if err != nil {
 		t.Fatalf("worker %s: register: %v", name, err)
 	}
-	w := &gwbwWorker{t: t, name: name, reg: nc, links: map[string]net.Conn{}}
+	w := &gwbwWorker{t: t, name: name, reg: nc, links: map[string]net.Conn{}, queries: map[string]net.Conn{}}
 	fmt.Fprintf(nc, `{"event":"worker_connect","secret_key":""}`+"\n")
 	w.wg.Add(1)
 	go w.readRegister()
@@ -80,6 +81,9 @@ func (w *gwbwWorker) crash() {
 	_ = w.reg.Close()
 	for _, l := range w.links {
 		_ = l.Close()
+	}
+	for _, q := range w.queries {
+		_ = q.Close()
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
@@ -181,7 +185,8 @@ func (w *gwbwWorker) Links() int {
 //
 //	onConnect: send {"type":"init","client_id":…} to the client;
 //	onMessage login {name, room}: joinGroup(room), $_SESSION = [name, room, n => 0],
-//	  sendToGroup(room, {"type":"login","name":…});
+//	  sendToGroup(room, {"type":"login","name":…}),
+//	  sendToCurrentClient({"type":"welcome","count":getClientIdCountByGroup(room)});
 //	onMessage say {text}: $_SESSION['n']++, sendToGroup(room, {"type":"say","from":…,"text":…});
 //	onClose: sendToGroup($_SESSION['room'], {"type":"logout","name":…}).
 //
@@ -212,6 +217,8 @@ func (w *gwbwWorker) handle(nc net.Conn, ev *gwbwEvent) {
 			sess.Set(phpserial.StrKey("room"), m.Room)
 			sess.Set(phpserial.StrKey("n"), int64(0))
 			w.toGroup(m.Room, `{"type":"login","name":"`+m.Name+`"}`)
+			count := w.countByGroup(m.Room) // sees the joinGroup sent on the link before it
+			w.write(nc, gwcPacket(gwcSendToOne, conn, 0, "", `{"type":"welcome","count":`+strconv.FormatInt(count, 10)+`}`))
 		case "say":
 			n, _ := sess.Get(phpserial.StrKey("n"))
 			i, _ := n.(int64)
@@ -246,4 +253,48 @@ func (w *gwbwWorker) toGroup(room, msg string) {
 func (w *gwbwWorker) write(nc net.Conn, pkt []byte) {
 	_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, _ = nc.Write(pkt) // a dead link shows as a missing frame in the test
+}
+
+// countByGroup is Gateway::getClientIdCountByGroup from a worker: cmd 24
+// to every linked gateway on a persistent query connection of its own (the
+// worker library keeps them open), the replies added up.
+func (w *gwbwWorker) countByGroup(room string) int64 {
+	w.mu.Lock()
+	addrs := make([]string, 0, len(w.links))
+	for a := range w.links {
+		addrs = append(addrs, a)
+	}
+	w.mu.Unlock()
+	var sum int64
+	for _, a := range addrs {
+		w.mu.Lock()
+		q := w.queries[a]
+		w.mu.Unlock()
+		if q == nil {
+			var err error
+			if q, err = net.DialTimeout("tcp", a, 3*time.Second); err != nil {
+				continue
+			}
+			w.mu.Lock()
+			w.queries[a] = q
+			w.mu.Unlock()
+		}
+		_ = q.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := q.Write(gwcPacket(gwcCountByGroup, 0, 0, room, "")); err != nil {
+			continue
+		}
+		var n [4]byte
+		if _, err := io.ReadFull(q, n[:]); err != nil {
+			continue
+		}
+		b := make([]byte, binary.BigEndian.Uint32(n[:]))
+		if _, err := io.ReadFull(q, b); err != nil {
+			continue
+		}
+		if v, err := phpserial.Unmarshal(b, nil); err == nil {
+			i, _ := v.(int64)
+			sum += i
+		}
+	}
+	return sum
 }

@@ -179,11 +179,14 @@ func TestBusinessWorker(t *testing.T) {
 	// Login and say: commands from the handlers reach clients on both
 	// gateways; the session written back comes with the next event and is
 	// what GatewayClient's getSession reads.
+	// The count queried right after joinGroup includes the newcomer: the
+	// query (its own persistent connection) waits for the commands the
+	// worker sent on its link before it.
 	ann.say(t, `{"type":"login","name":"ann","room":"r1"}`)
-	ann.waitFrames(t, "ann", `{"type":"login","name":"ann"}`)
+	ann.waitFrames(t, "ann", `{"type":"login","name":"ann"}`, `{"type":"welcome","count":1}`)
 	bob.say(t, `{"type":"login","name":"bob","room":"r1"}`)
 	ann.waitFrames(t, "ann", `{"type":"login","name":"bob"}`)
-	bob.waitFrames(t, "bob", `{"type":"login","name":"bob"}`)
+	bob.waitFrames(t, "bob", `{"type":"login","name":"bob"}`, `{"type":"welcome","count":2}`)
 	want := `a:3:{s:4:"name";s:3:"ann";s:4:"room";s:2:"r1";s:1:"n";i:0;}`
 	if got := gwcSer(cl.queryClient(gwcGetSession, ann.ID)); got != want {
 		t.Errorf("getSession(ann) = %s, want %s", got, want)
