@@ -53,9 +53,9 @@ type gwbwWorker struct {
 	mu      sync.Mutex
 	links   map[string]net.Conn // gateway address → link
 	queries map[string]net.Conn // gateway address → persistent query connection
-	events []gwbwEvent
-	closed bool
-	wg     sync.WaitGroup
+	events  []gwbwEvent
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 // gwbwStart connects a worker to the Register at register; it links to every
