@@ -269,9 +269,11 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		EventsMaxLen:         cfg.EventsMaxLen,
 		Authenticate:         authenticator(cfg, store),
 		OnInboxLag:           m.ObserveInboxLag,
+		NoInitFrame:          !cfg.InitFrame,
 		Logger:               log,
 	}
 	compat.gatewayOptions(opts)
+	compat.watch(m, log)
 	gw, err := gateway.New(store, opts)
 	if err != nil {
 		return nil, "", nil, err

@@ -52,6 +52,9 @@ type Config struct {
 	GWRegisterTimeout time.Duration
 	GWRegisterRefresh time.Duration
 	GWRegisterMaxLine int
+	GWWorkerBuffer    int
+	GWWorkerPing      time.Duration
+	InitFrame         bool
 
 	HTTPAddr       string
 	GatewayURL     string
@@ -137,6 +140,9 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GWRegisterTimeout, "gw-register-timeout", 10*time.Second, "GatewayWorker compatibility: the Register closes a connection that sends nothing for this long")
 	fs.DurationVar(&c.GWRegisterRefresh, "gw-register-refresh", time.Second, "GatewayWorker compatibility: how often the Register re-reads the gateway list to re-broadcast it to open worker_connect connections")
 	fs.IntVar(&c.GWRegisterMaxLine, "gw-register-max-line", 64<<10, "GatewayWorker compatibility: longest Register message line in bytes")
+	fs.IntVar(&c.GWWorkerBuffer, "gw-worker-buffer", 10_240_000, "GatewayWorker compatibility: bytes of client events queued for one BusinessWorker link; an event that does not fit is dropped and counted")
+	fs.DurationVar(&c.GWWorkerPing, "gw-worker-ping", 25*time.Second, "GatewayWorker compatibility: how often each BusinessWorker link gets a ping packet (finds dead links); 0 disables")
+	fs.BoolVar(&c.InitFrame, "init-frame", true, `send each client {"type":"init","client_id":…} first; turn off when the app sends it (a BusinessWorker's Events::onConnect)`)
 
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP app listen address (chat page, /api, /healthz); all-in-one listens on loopback only unless given, e.g. :8080 for every interface")
 	fs.StringVar(&c.GatewayURL, "gateway-url", "", "public WebSocket URL the page connects to; empty: ws(s)://<host of the page>:<port of --ws-addr>/")
@@ -247,8 +253,8 @@ func (c *Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--cookie-secure %q: want auto, always or never", c.CookieSecure))
 	}
-	if c.GWMaxPacket < 28 || c.GWOrderWait <= 0 || c.GWRegisterTimeout <= 0 || c.GWRegisterRefresh <= 0 || c.GWRegisterMaxLine <= 0 {
-		errs = append(errs, errors.New("--gw-max-packet must be at least 28, and --gw-order-wait, --gw-register-timeout, --gw-register-refresh, --gw-register-max-line positive"))
+	if c.GWMaxPacket < 28 || c.GWOrderWait <= 0 || c.GWRegisterTimeout <= 0 || c.GWRegisterRefresh <= 0 || c.GWRegisterMaxLine <= 0 || c.GWWorkerBuffer <= 0 || c.GWWorkerPing < 0 {
+		errs = append(errs, errors.New("--gw-max-packet must be at least 28, --gw-order-wait, --gw-register-timeout, --gw-register-refresh, --gw-register-max-line, --gw-worker-buffer positive, and --gw-worker-ping not negative"))
 	}
 	switch c.LogFormat {
 	case "auto", "text", "json":

@@ -52,7 +52,7 @@ var flagGroups = map[string]string{
 	"read-limit": groupGateway, "allowed-origins": groupGateway, "max-conns-per-ip": groupGateway,
 	"alive-ttl": groupGateway, "drain-timeout": groupGateway, "events": groupGateway, "events-max-len": groupGateway,
 	"client-frame-rate": groupGateway, "client-frame-burst": groupGateway, "client-byte-rate": groupGateway,
-	"client-byte-burst": groupGateway,
+	"client-byte-burst": groupGateway, "init-frame": groupGateway,
 
 	"http-addr": groupHTTP, "gateway-url": groupHTTP, "session-ttl": groupHTTP,
 	"history-len": groupHTTP, "login-per-minute": groupHTTP, "say-per-minute": groupHTTP,
@@ -61,7 +61,7 @@ var flagGroups = map[string]string{
 	"enter-per-minute": groupHTTP, "max-rooms": groupHTTP, "max-listed-rooms": groupHTTP,
 
 	"gw-inner-addr": groupGWGateway, "gw-advertise-addr": groupGWGateway, "gw-max-packet": groupGWGateway,
-	"gw-order-wait":    groupGWGateway,
+	"gw-order-wait": groupGWGateway, "gw-worker-buffer": groupGWGateway, "gw-worker-ping": groupGWGateway,
 	"gw-register-addr": groupGWShared, "gw-register-timeout": groupGWShared, "gw-register-refresh": groupGWShared,
 	"gw-register-max-line": groupGWShared, "gw-secret-key": groupGWShared,
 
