@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -153,6 +154,10 @@ func (g *Gateway) readLoop(c *conn) error {
 		}
 		if typ == websocket.MessageText && string(data) == clientPong {
 			continue // heartbeat reply, not an event
+		}
+		if typ == websocket.MessageText && g.logs != nil && bytes.HasPrefix(data, recoverPrefix) {
+			g.recoverGroup(c, data) // a control frame, not an event
+			continue
 		}
 		if g.opts.Events {
 			g.idx.mu.RLock()
