@@ -117,7 +117,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		go func() { defer loops.Done(); f(loopCtx) }()
 	}
 	start(g.aliveLoop)
-	start(func(ctx context.Context) { _ = g.store.Listen(ctx, g.id, g, nil) })
+	start(func(ctx context.Context) {
+		_ = g.store.Listen(ctx, g.id, g, &session.ListenOptions{MaxBackoff: g.opts.ResubscribeBackoff})
+	})
 	start(g.sweepLoop)
 	g.log.Info("gateway running")
 	<-ctx.Done()

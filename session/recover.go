@@ -227,3 +227,9 @@ func newEpoch() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 	return hex.EncodeToString(b[:])
 }
+
+// IsMember reports whether client cid is in group gid.
+func (s *Store) IsMember(ctx context.Context, gid, cid string) (bool, error) {
+	ok, err := s.rdb.SIsMember(ctx, string(s.k.group(gid)), cid).Result()
+	return ok, wrap("check group member", err)
+}
