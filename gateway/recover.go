@@ -220,8 +220,7 @@ func (c *conn) finishRecovery(req recoverRequest, l *session.GroupLog, err error
 		last = h.seqMark
 	}
 	if ok {
-		frames = append(frames, textFrame(`{"type":"recovered","group":`+jsonString(req.Group)+
-			`,"epoch":`+jsonString(last.epoch)+`,"seq":`+strconv.FormatInt(last.seq, 10)+`}`))
+		frames = append(frames, textFrame(recoveredFrame(req.Group, last)))
 	}
 	if ok || len(r.held) > 0 {
 		if c.seqs == nil {
@@ -230,6 +229,12 @@ func (c *conn) finishRecovery(req recoverRequest, l *session.GroupLog, err error
 		c.seqs[req.Group] = last
 	}
 	c.enqueueAllLocked(frames)
+}
+
+// recoveredFrame is the result frame of a recovery that went up to last.
+func recoveredFrame(gid string, last seqMark) string {
+	return `{"type":"recovered","group":` + jsonString(gid) + `,"epoch":` + jsonString(last.epoch) +
+		`,"seq":` + strconv.FormatInt(last.seq, 10) + `}`
 }
 
 func failReason(err error) string {
@@ -247,13 +252,17 @@ func failReason(err error) string {
 // recoverFailed is the result frame of a recovery that cannot be done; l,
 // when known, gives the log's current position.
 func recoverFailed(gid, reason string, l *session.GroupLog) []byte {
+	return textFrame(recoverFailedFrame(gid, reason, l))
+}
+
+func recoverFailedFrame(gid, reason string, l *session.GroupLog) string {
 	var b bytes.Buffer
 	b.WriteString(`{"type":"recover_failed","group":` + jsonString(gid) + `,"reason":"` + reason + `"`)
 	if l != nil {
 		b.WriteString(`,"epoch":` + jsonString(l.Epoch) + `,"seq":` + strconv.FormatInt(l.Seq, 10))
 	}
 	b.WriteString("}")
-	return textFrame(b.String())
+	return b.String()
 }
 
 func jsonString(s string) string {

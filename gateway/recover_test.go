@@ -160,3 +160,72 @@ func TestRecoverFrame(t *testing.T) {
 		t.Fatalf("a recover frame reached the events stream: %s", all)
 	}
 }
+
+// A member that was away (its connection cut without a close frame) gets
+// what was sent meanwhile, exactly once and in order, after it reconnects
+// and asks for it; live messages follow. After Redis lost the group's log
+// (FLUSHALL), the old epoch cannot be recovered.
+func TestRecoverAfterReconnect(t *testing.T) {
+	e := newEnv(t, redis.NewClient(&redis.Options{Addr: redistest.Start(t).Addr(), ContextTimeoutEnabled: true}))
+	tg := e.addGateway(gateway.Options{})
+	ctx := context.Background()
+	say := func(n int) {
+		t.Helper()
+		if err := e.store.SendToGroup(ctx, "room", fmt.Appendf(nil, `{"type":"say","n":%d}`, n), session.Recoverable()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.dial(tg)
+	if err := e.store.JoinGroup(ctx, c.id, "room"); err != nil {
+		t.Fatal(err)
+	}
+	var epoch string
+	for n := 1; n <= 3; n++ {
+		say(n)
+		f, _ := c.next()
+		epoch = f.Epoch
+	}
+	c.ws.CloseNow()
+	waitFor(t, 10*time.Second, "connection forgotten", func() bool { return tg.g.Connections() == 0 })
+	for n := 4; n <= 8; n++ {
+		say(n) // nobody in the room now
+	}
+	c = e.dial(tg)
+	if err := e.store.JoinGroup(ctx, c.id, "room"); err != nil {
+		t.Fatal(err)
+	}
+	c.send(`{"type":"recover","group":"room","epoch":"` + epoch + `","since":3}`)
+	say(9)
+	var got []int
+	recovered := false
+	for !recovered || len(got) == 0 || got[len(got)-1] != 9 {
+		f, raw := c.next()
+		switch {
+		case f.Type == "say" && f.Epoch == epoch && f.Seq == int64(f.N):
+			got = append(got, f.N)
+		case f.Type == "recovered" && f.Seq >= 8 && !recovered:
+			recovered = true
+		default:
+			t.Fatalf("unexpected frame %s", raw)
+		}
+	}
+	if fmt.Sprint(got) != "[4 5 6 7 8 9]" {
+		t.Fatalf("after reconnecting got %v, want [4 5 6 7 8 9]", got)
+	}
+	e.expectMarkerNext(c, "marker")
+
+	if err := e.rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "membership re-asserted", func() bool {
+		ok, _ := e.store.IsMember(ctx, "room", c.id)
+		return ok
+	})
+	say(1)
+	f, _ := c.next()
+	if f.Epoch == epoch || f.Seq != 1 {
+		t.Fatalf("after FLUSHALL: %+v, want a new epoch at seq 1", f)
+	}
+	c.send(`{"type":"recover","group":"room","epoch":"` + epoch + `","since":9}`)
+	c.expect(`{"type":"recover_failed","group":"room","reason":"epoch_changed","epoch":"` + f.Epoch + `","seq":1}`)
+}
