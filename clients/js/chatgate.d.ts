@@ -62,6 +62,8 @@ export declare class ChatgateClient extends EventTarget {
   clientId: string;
   connect(): void;
   close(code?: number, reason?: string): void;
+  /** Skips the wait before the next reconnect (e.g. the network is back). */
+  reconnectNow(): void;
   send(data: string | object): boolean;
   position(group: string): { epoch: string; seq: number } | undefined;
   track(group: string, epoch: string, seq: number): void;

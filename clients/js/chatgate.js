@@ -100,6 +100,15 @@ export class ChatgateClient extends EventTarget {
     this._setState('closed');
   }
 
+  /** reconnectNow skips the wait before the next reconnect (e.g. the network is back). */
+  reconnectNow() {
+    if (this._stopped || this._ws || this._timer === null) return;
+    clearTimeout(this._timer);
+    this._timer = null;
+    this._attempt = 0;
+    this._open();
+  }
+
   /** send sends one text frame (an object is JSON-encoded); it reports whether the socket took it. */
   send(data) {
     const ws = this._ws;
@@ -199,7 +208,7 @@ export class ChatgateClient extends EventTarget {
     this._emit('close', { code, reason, reconnectInMs: Math.round(delay) });
     this._setState('reconnecting');
     clearTimeout(this._timer);
-    this._timer = setTimeout(() => this._open(), delay);
+    this._timer = setTimeout(() => { this._timer = null; this._open(); }, delay);
   }
 
   // _touch restarts the idle watchdog: a socket silent for idleTimeoutMs
@@ -234,6 +243,9 @@ export class ChatgateClient extends EventTarget {
       return;
     }
     switch (f.type) {
+      case 'ping': // the heartbeat, however encoded
+        this.send(this._o.pongData);
+        return;
       case 'init':
         return this._onInit(f, gen);
       case 'recovered':
