@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/internal/redistest"
 )
 
 func TestRecoverableGroups(t *testing.T) {
@@ -200,3 +203,49 @@ func TestDocRecoverableExample(t *testing.T) {
 }
 
 func miniredisAddr(t *testing.T) string { return miniredis.RunT(t).Addr() }
+
+// On Cluster the log step runs in the group's slot and the envelope goes out
+// by SPUBLISH to each gateway's inbox; the log reads back the same frames.
+func TestRecoverableOnCluster(t *testing.T) {
+	t.Parallel()
+	cc := redistest.StartCluster(t, 3).Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := New(cc, nil)
+	cid := NewClientID("gw1")
+	if err := s.RegisterClient(ctx, &ClientState{ID: cid, Gateway: "gw1", IP: "127.0.0.1", ConnectedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.JoinGroup(ctx, cid, "room"); err != nil {
+		t.Fatal(err)
+	}
+	ps := cc.SSubscribe(ctx, string(s.k.inbox("gw1")))
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	for n := 1; n <= 3; n++ {
+		if err := s.SendToGroup(ctx, "room", fmt.Appendf(nil, `{"n":%d}`, n), Recoverable()); err != nil {
+			t.Fatal(err)
+		}
+		m, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := DecodeEnvelope([]byte(m.Payload))
+		if err != nil || env.Seq != int64(n) || env.Epoch == "" {
+			t.Fatalf("envelope %d: %+v %v", n, env, err)
+		}
+		sent = append(sent, env.Payload)
+	}
+	l, err := s.GroupLogSince(ctx, "room", "", 0)
+	if err != nil || len(l.Entries) != 3 {
+		t.Fatalf("log: %+v %v", l, err)
+	}
+	for i, e := range l.Entries {
+		if e.Payload != sent[i] {
+			t.Errorf("entry %d: %s, sent %s", i, e.Payload, sent[i])
+		}
+	}
+}
