@@ -49,6 +49,9 @@ type sendRequest struct {
 	Groups    []string `json:"groups"`
 	Payload   payload  `json:"payload"`
 	Exclude   []string `json:"exclude"`
+	// Recoverable sends to groups through their recovery log, creating it
+	// (session.Recoverable); the payload must then be a JSON object.
+	Recoverable bool `json:"recoverable"`
 }
 
 // sendFunc sends msg to the targets of req.
@@ -74,7 +77,11 @@ func (a *api) send(need string, f sendFunc) fiber.Handler {
 		}
 		ctx, cancel := a.ctx(c)
 		defer cancel()
-		if err := f(ctx, a.store, &req, msg, session.Exclude(req.Exclude...)); err != nil {
+		opts := []session.SendOption{session.Exclude(req.Exclude...)}
+		if req.Recoverable {
+			opts = append(opts, session.Recoverable())
+		}
+		if err := f(ctx, a.store, &req, msg, opts...); err != nil {
 			return a.fail(c, err)
 		}
 		return c.JSON(ok)

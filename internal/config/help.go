@@ -46,13 +46,14 @@ var groups = []group{
 // flagGroups puts every flag in a --help section.
 var flagGroups = map[string]string{
 	"redis-url": groupRedis, "redis-prefix": groupRedis, "redis-timeout": groupRedis, "embedded-redis-addr": groupRedis,
+	"group-log-size": groupRedis, "group-log-age": groupRedis,
 
 	"ws-addr": groupGateway, "gateway-id": groupGateway, "ping-interval": groupGateway, "ping-data": groupGateway,
 	"ping-not-response-limit": groupGateway, "send-queue": groupGateway, "write-timeout": groupGateway,
 	"read-limit": groupGateway, "allowed-origins": groupGateway, "max-conns-per-ip": groupGateway,
 	"alive-ttl": groupGateway, "drain-timeout": groupGateway, "events": groupGateway, "events-max-len": groupGateway,
 	"client-frame-rate": groupGateway, "client-frame-burst": groupGateway, "client-byte-rate": groupGateway,
-	"client-byte-burst": groupGateway, "init-frame": groupGateway,
+	"client-byte-burst": groupGateway, "init-frame": groupGateway, "resubscribe-max-backoff": groupGateway,
 
 	"http-addr": groupHTTP, "gateway-url": groupHTTP, "session-ttl": groupHTTP,
 	"history-len": groupHTTP, "login-per-minute": groupHTTP, "say-per-minute": groupHTTP,
