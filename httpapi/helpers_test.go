@@ -300,10 +300,6 @@ func (in *inbox) waitPayload(t *testing.T, what string, ok func(env *session.Env
 	return nil
 }
 
-func typeIs(typ string) func(*session.Envelope, map[string]any) bool {
-	return func(_ *session.Envelope, m map[string]any) bool { return m != nil && m["type"] == typ }
-}
-
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
 // testLogger logs to t.Log.

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it: installs what the tests need
 # when it is missing (redis-server, chromium, php + php-redis, with apt-get),
-# fails loudly when a dependency cannot be had, then runs gofmt, go vet, the
-# race-enabled tests and a short fuzz run.
+# fails loudly when a dependency cannot be had, then runs gofmt, go vet and
+# staticcheck (scripts/lint.sh), the race-enabled tests of every module
+# (scripts/modules.sh) and a short fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/modules.sh
 
 say() { printf '\n== %s\n' "$*"; }
 die() { printf '\nFATAL: %s\n' "$*" >&2; exit 1; }
@@ -36,11 +38,13 @@ say "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bench/.peer-cache/*'))
 [ -z "$unformatted" ] || die "not gofmt-ed: $unformatted"
 
-say "go vet"
-go vet ./...
+say "go vet + staticcheck"
+scripts/lint.sh
 
-say "go test -race"
-go test -race -count=1 -timeout 12m ./...
+for m in "${MODULES[@]}"; do
+	say "go test -race in $m"
+	(cd "$m" && go test -race -count=1 -timeout 12m ./...)
+done
 
 if [ -x scripts/fuzz.sh ]; then
 	say "short fuzz run"
