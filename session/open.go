@@ -77,6 +77,20 @@ func copySameFields(dst *redis.UniversalOptions, src any) {
 // Open connects to the Redis at redisURL (see ParseRedisURL), checks that it
 // answers within timeout, and returns a Store that owns the client: Close it.
 func Open(ctx context.Context, redisURL string, timeout time.Duration, opts *Options) (*Store, error) {
+	rdb, err := Dial(ctx, redisURL, timeout, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := New(rdb, opts)
+	s.owned = true
+	return s, nil
+}
+
+// Dial is Open without the Store: it returns the client, which the caller
+// owns and closes, so that a process builds its Store and the chat app's
+// store (chatdata) over one connection pool. opts is what the Store will be
+// built with: Dial refuses a prefix New would not take.
+func Dial(ctx context.Context, redisURL string, timeout time.Duration, opts *Options) (redis.UniversalClient, error) {
 	uo, err := ParseRedisURL(redisURL)
 	if err != nil {
 		return nil, err
@@ -90,15 +104,13 @@ func Open(ctx context.Context, redisURL string, timeout time.Duration, opts *Opt
 	// read/write timeouts apply.
 	uo.ContextTimeoutEnabled = true
 	rdb := redis.NewUniversalClient(uo)
-	s := New(rdb, opts)
-	s.owned = true
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("session: redis at %s does not answer: %w", redact(u(redisURL)), err)
 	}
-	return s, nil
+	return rdb, nil
 }
 
 // Close closes the Redis client if the Store opened it (Open); a Store made

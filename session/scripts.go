@@ -51,8 +51,4 @@ var (
 	scriptOpUngroup     = mustScript("op_ungroup")
 	scriptOpBind        = mustScript("op_bind")
 	scriptOpUnbind      = mustScript("op_unbind")
-
-	// The chat app's (chat_rooms.go).
-	scriptChatHistoryAppend = mustScript("chat_history_append")
-	scriptChatMemberAdd     = mustScript("chat_member_add")
 )
