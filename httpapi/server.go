@@ -17,12 +17,11 @@ import (
 	fsession "github.com/gofiber/fiber/v2/middleware/session"
 
 	"github.com/chatgate/chatgate/chatdata"
-	"github.com/chatgate/chatgate/session"
 )
 
 // Server is the chat app. Serve App() and call Run for its lifetime.
 type Server struct {
-	store *session.Store
+	store Gateways        // push API and events stream (session)
 	chat  *chatdata.Store // rooms, history, users, logins, rate limits
 	o     Options
 	log   *slog.Logger
@@ -39,7 +38,7 @@ const sessionCookie = "chatgate_session"
 
 // New builds the chat app over store (the push API: bind, join, send) and
 // chat (the app's own data). It does no I/O.
-func New(store *session.Store, chat *chatdata.Store, opts *Options) (*Server, error) {
+func New(store Gateways, chat *chatdata.Store, opts *Options) (*Server, error) {
 	if store == nil || chat == nil {
 		return nil, errors.New("httpapi: nil store")
 	}

@@ -154,7 +154,7 @@ func faultRunReaper(t *testing.T, st *session.Store, log *faultLog, sweep time.D
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() {
-			done <- st.RunReaper(ctx, 100*time.Millisecond, &session.ReaperOptions{OrphanSweep: sweep, Logger: slog.New(log)})
+			done <- st.RunReaper(ctx, 100*time.Millisecond, &session.ReaperOptions{OrphanSweep: sweep, Logger: slog.New(log), Events: true})
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 	}

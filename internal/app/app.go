@@ -166,7 +166,7 @@ func startRole(role string, cfg *config.Config, store *session.Store, chatData *
 	// Every process cleans up after crashed gateways (docs/operations.md).
 	parts = append(parts, func(ctx context.Context) error {
 		return store.RunReaper(ctx, cfg.ReaperInterval, &session.ReaperOptions{
-			NoEvents: !cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
+			Events: cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
 		})
 	})
 	return parts, runInternal, nil
