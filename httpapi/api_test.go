@@ -11,12 +11,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/chatgate/chatgate/chatdata"
+	"github.com/chatgate/chatgate/internal/redistest"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -575,32 +575,7 @@ func TestBodyLimitOverHTTP(t *testing.T) {
 // overloaded). Requests answer 503 within RequestTimeout, never hang.
 func TestRedisHangs(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never answered
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Stalled(t), ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
 	srv, err := New(session.New(rdb, nil), chatdata.New(rdb, nil), &Options{RequestTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {
