@@ -72,7 +72,7 @@ func (c *conn) enqueue(msg []byte) {
 		c.mu.Unlock()
 		recycle(dropped)
 		c.g.metrics.slowCloses.Add(1)
-		c.g.closeAsync(c, websocket.StatusPolicyViolation, reasonSlow)
+		c.g.closeAsync(c, causeSlow, websocket.StatusPolicyViolation, reasonSlow)
 		return
 	}
 	if c.writing {
@@ -119,7 +119,7 @@ func (c *conn) afterWriteLocked() {
 	code, reason := c.closeCode, c.closeReason
 	c.mu.Unlock()
 	if code != 0 {
-		c.g.closeAsync(c, code, reason)
+		c.g.closeAsync(c, causeServer, code, reason) // set by closeAfterFlush
 	}
 }
 
@@ -144,7 +144,7 @@ func (c *conn) closeAfterFlush(code websocket.StatusCode, reason string) {
 		return
 	}
 	c.mu.Unlock()
-	c.g.closeAsync(c, code, reason)
+	c.g.closeAsync(c, causeServer, code, reason)
 }
 
 // writeLoop writes queued frames until the queue is empty, then exits. Frames

@@ -256,8 +256,10 @@ func (g *Gateway) resyncNow() {
 
 // closeAsync closes c with a close frame on a tracked goroutine: a close
 // handshake can take seconds and must never block the inbox or a writer.
-func (g *Gateway) closeAsync(c *conn, code websocketStatus, reason string) {
-	c.setCause(causeOf(code, reason))
+// why is the cause recorded for metrics and the close event (the first one
+// set wins).
+func (g *Gateway) closeAsync(c *conn, why cause, code websocketStatus, reason string) {
+	c.setCause(why)
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
