@@ -166,6 +166,11 @@ func TestHeartbeat(t *testing.T) {
 	if on, _ := e.store.IsOnline(context.Background(), alive.id); !on {
 		t.Fatal("a client that answers pings was closed")
 	}
+	// The close is counted under its cause (passed by the heartbeat, not
+	// guessed from the reason text).
+	if n := gw.g.CloseReasons()["heartbeat"]; n != 1 {
+		t.Fatalf("heartbeat closes = %d, want 1 (%v)", n, gw.g.CloseReasons())
+	}
 }
 
 // The Origin allowlist refuses pages from other sites.

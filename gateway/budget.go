@@ -62,6 +62,6 @@ func (g *Gateway) charge(c *conn, n int) bool {
 		return false
 	}
 	g.log.Info("closing client: frame budget exceeded", "client", c.id, "ip", c.ip)
-	g.closeAsync(c, websocket.StatusPolicyViolation, reasonRateLimit)
+	g.closeAsync(c, causeRateLimit, websocket.StatusPolicyViolation, reasonRateLimit)
 	return false
 }

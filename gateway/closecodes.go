@@ -35,18 +35,3 @@ const (
 var causeNames = [numCauses]string{"unknown", "client", "lost", "slow_client", "write_timeout", "heartbeat", "restart", "server", "too_big", "rate_limited"}
 
 func (c cause) String() string { return causeNames[c] }
-
-// causeOf maps a close the gateway initiates to its cause.
-func causeOf(code websocket.StatusCode, reason string) cause {
-	switch {
-	case reason == reasonSlow:
-		return causeSlow
-	case reason == reasonHeartbeat:
-		return causeHeartbeat
-	case reason == reasonRateLimit:
-		return causeRateLimit
-	case code == websocket.StatusServiceRestart:
-		return causeRestart
-	}
-	return causeServer
-}

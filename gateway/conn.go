@@ -54,7 +54,11 @@ type conn struct {
 	overBudget        atomic.Bool
 }
 
-var queuePool = sync.Pool{New: func() any { return make([][]byte, 0, 8) }}
+// queuePool holds *[][]byte: a pointer fits in an interface without
+// allocating, a slice header does not (staticcheck SA6002).
+var queuePool = sync.Pool{New: func() any { q := make([][]byte, 0, 8); return &q }}
+
+func getQueue() [][]byte { return *queuePool.Get().(*[][]byte) }
 
 // enqueue queues one complete frame (textFrame) without blocking. The caller
 // must not modify it afterwards: the same bytes go to every recipient. A
@@ -78,7 +82,7 @@ func (c *conn) enqueueLocked(msg []byte) {
 		c.mu.Unlock()
 		recycle(dropped)
 		c.g.metrics.slowCloses.Add(1)
-		c.g.closeAsync(c, websocket.StatusPolicyViolation, reasonSlow)
+		c.g.closeAsync(c, causeSlow, websocket.StatusPolicyViolation, reasonSlow)
 		return
 	}
 	if c.writing {
@@ -103,7 +107,7 @@ func (c *conn) enqueueLocked(msg []byte) {
 	}
 	c.mu.Lock()
 	if rest != nil { // socket full: the rest of the frame goes first
-		q := append(queuePool.Get().([][]byte), rest)
+		q := append(getQueue(), rest)
 		q = append(q, c.queue...)
 		recycle(c.queue)
 		c.queue = q
@@ -125,13 +129,13 @@ func (c *conn) afterWriteLocked() {
 	code, reason := c.closeCode, c.closeReason
 	c.mu.Unlock()
 	if code != 0 {
-		c.g.closeAsync(c, code, reason)
+		c.g.closeAsync(c, causeServer, code, reason) // set by closeAfterFlush
 	}
 }
 
 func appendQueue(q [][]byte, msg []byte) [][]byte {
 	if q == nil {
-		q = queuePool.Get().([][]byte)
+		q = getQueue()
 	}
 	return append(q, msg)
 }
@@ -150,7 +154,7 @@ func (c *conn) closeAfterFlush(code websocket.StatusCode, reason string) {
 		return
 	}
 	c.mu.Unlock()
-	c.g.closeAsync(c, code, reason)
+	c.g.closeAsync(c, causeServer, code, reason)
 }
 
 // writeLoop writes queued frames until the queue is empty, then exits. Frames
@@ -212,7 +216,8 @@ func recycle(q [][]byte) {
 		return
 	}
 	clear(q)
-	queuePool.Put(q[:0])
+	q = q[:0]
+	queuePool.Put(&q)
 }
 
 // queueLen reports the frames waiting for this connection.

@@ -21,6 +21,6 @@
 // 1012 (service restart), their state and the gateway's keys are removed from
 // Redis, and Run returns. Run returns only once every goroutine the gateway
 // started has ended, readers included: after Run, the gateway does not touch
-// its Store. Past Options.DrainTimeout the remaining connections are dropped
+// its Registry. Past Options.DrainTimeout the remaining connections are dropped
 // without a close frame.
 package gateway

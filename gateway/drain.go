@@ -37,7 +37,7 @@ func (g *Gateway) drainClients() {
 	g.draining.Store(true)
 	g.log.Info("draining", "clients", len(conns))
 	for _, c := range conns {
-		g.closeAsync(c, websocket.StatusServiceRestart, reasonRestart)
+		g.closeAsync(c, causeRestart, websocket.StatusServiceRestart, reasonRestart)
 	}
 	if waitBefore(&g.inflight, deadline) {
 		return

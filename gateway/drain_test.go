@@ -182,7 +182,7 @@ type watchedStore struct {
 	late     []string
 }
 
-var _ gateway.Store = (*watchedStore)(nil)
+var _ gateway.Registry = (*watchedStore)(nil)
 
 func (s *watchedStore) stall(cid string) {
 	s.mu.Lock()

@@ -13,8 +13,10 @@ import (
 	"github.com/chatgate/chatgate/session"
 )
 
-// Store is what a gateway needs from session.
-type Store interface {
+// Registry is what a gateway needs from session: registering and forgetting
+// its clients, its inbox, its liveness and the events stream. session.Store
+// implements it; tests wrap or fake it.
+type Registry interface {
 	RegisterClient(ctx context.Context, c *session.ClientState) error
 	RegisterClients(ctx context.Context, cs []*session.ClientState) error
 	ForgetClient(ctx context.Context, c *session.ClientState) (*session.ClientState, error)
@@ -26,13 +28,13 @@ type Store interface {
 	ForgetStaleClients(ctx context.Context, gw string, held func(cid string) bool, opts *session.ReaperOptions) (int, error)
 }
 
-var _ Store = (*session.Store)(nil)
+var _ Registry = (*session.Store)(nil)
 
 // Gateway is a WebSocket server holding client connections. It is an
 // http.Handler: mount it where clients connect, and call Run for its
 // lifetime. It is safe for concurrent use.
 type Gateway struct {
-	store    Store
+	store    Registry
 	opts     Options
 	id       string
 	log      *slog.Logger
@@ -61,7 +63,7 @@ type Gateway struct {
 }
 
 // New returns a gateway over store. It does no I/O; Run starts it.
-func New(store Store, opts *Options) (*Gateway, error) {
+func New(store Registry, opts *Options) (*Gateway, error) {
 	o := opts.withDefaults()
 	if o.ID == "" {
 		o.ID = session.NewGatewayID()
@@ -224,7 +226,7 @@ func (g *Gateway) forgetStale(held func(string) bool, reason string) bool {
 	ctx, cancel := g.redisCtx()
 	defer cancel()
 	n, err := g.store.ForgetStaleClients(ctx, g.id, held, &session.ReaperOptions{
-		NoEvents: !g.opts.Events, EventsMaxLen: g.opts.EventsMaxLen, Logger: g.log, StaleReason: reason,
+		Events: g.opts.Events, EventsMaxLen: g.opts.EventsMaxLen, Logger: g.log, StaleReason: reason,
 	})
 	if err != nil {
 		g.stale.Store(true)
@@ -260,8 +262,10 @@ func (g *Gateway) resyncNow() {
 
 // closeAsync closes c with a close frame on a tracked goroutine: a close
 // handshake can take seconds and must never block the inbox or a writer.
-func (g *Gateway) closeAsync(c *conn, code websocketStatus, reason string) {
-	c.setCause(causeOf(code, reason))
+// why is the cause recorded for metrics and the close event (the first one
+// set wins).
+func (g *Gateway) closeAsync(c *conn, why cause, code websocketStatus, reason string) {
+	c.setCause(why)
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()

@@ -49,7 +49,7 @@ func (g *Gateway) sweep(now time.Time, ping bool) {
 		if c.active.Swap(false) {
 			c.missed.Store(0)
 		} else if n := c.missed.Add(1); g.opts.PingNotResponseLimit > 0 && int(n) > g.opts.PingNotResponseLimit {
-			g.closeAsync(c, websocket.StatusPolicyViolation, reasonHeartbeat)
+			g.closeAsync(c, causeHeartbeat, websocket.StatusPolicyViolation, reasonHeartbeat)
 			continue
 		}
 		if g.pingData != nil {

@@ -68,7 +68,7 @@ func (s *Server) deleteRoom(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	existed, err := s.store.DeleteRoom(ctx, id)
+	existed, err := s.chat.DeleteRoom(ctx, id)
 	if err != nil {
 		return unavailable(err)
 	}

@@ -11,11 +11,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/chatgate/chatgate/chatdata"
+	"github.com/chatgate/chatgate/internal/redistest"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -130,7 +131,7 @@ func TestLoginSessionAndToken(t *testing.T) {
 	}
 	// Session data lives in Redis: a second server on the same Redis (another
 	// replica) knows the user.
-	other, err := New(e.store, &Options{Tokens: e.signer})
+	other, err := New(e.store, e.chat, &Options{Tokens: e.signer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestLoginAgain(t *testing.T) {
 	if second.Uid == first.Uid || c.cookie == oldCookie {
 		t.Fatalf("second login kept uid or session id: %+v %q", second, c.cookie)
 	}
-	if revoked, _ := e.store.TokenRevoked(context.Background(), claims.ID); !revoked {
+	if revoked, _ := e.chat.TokenRevoked(context.Background(), claims.ID); !revoked {
 		t.Fatal("first login's tokens not revoked")
 	}
 	var me meResponse
@@ -489,7 +490,7 @@ func TestLogout(t *testing.T) {
 	in.waitPayload(t, "close of Ada's connection", func(env *session.Envelope, _ map[string]any) bool {
 		return env.Op == session.OpClose && len(env.Clients) == 1 && env.Clients[0] == adaCid
 	})
-	if revoked, err := e.store.TokenRevoked(context.Background(), claims.ID); !revoked || err != nil {
+	if revoked, err := e.chat.TokenRevoked(context.Background(), claims.ID); !revoked || err != nil {
 		t.Fatalf("token not revoked: %v %v", revoked, err)
 	}
 	if r := ada.do("GET", "/api/me", nil); r.status != 401 {
@@ -578,34 +579,9 @@ func TestBodyLimitOverHTTP(t *testing.T) {
 // overloaded). Requests answer 503 within RequestTimeout, never hang.
 func TestRedisHangs(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never answered
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Stalled(t), ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
-	srv, err := New(session.New(rdb, nil), &Options{RequestTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
+	srv, err := New(session.New(rdb, nil), chatdata.New(rdb, nil), &Options{RequestTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	fsession "github.com/gofiber/fiber/v2/middleware/session"
 
-	"github.com/chatgate/chatgate/session"
+	"github.com/chatgate/chatgate/chatdata"
 )
 
 // Fields of a login session (Fiber session data, stored in Redis).
@@ -165,7 +165,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 		s.bindBrowser(c, sess)
 	}
 	u := &user{sess: sess, sid: sess.ID(), uid: "u" + randomID(12), name: name, avatar: req.Avatar, bubble: req.Bubble, csrf: randomID(24)}
-	if err := s.store.SetUser(ctx, u.uid, map[string]string{"name": u.name, "avatar": u.avatar, "bubble": u.bubble}, s.o.SessionTTL); err != nil {
+	if err := s.chat.SetUser(ctx, u.uid, map[string]string{"name": u.name, "avatar": u.avatar, "bubble": u.bubble}, s.o.SessionTTL); err != nil {
 		return unavailable(err)
 	}
 	for k, v := range map[string]string{sessUid: u.uid, sessName: u.name, sessAvatar: u.avatar, sessBubble: u.bubble, sessCSRF: u.csrf} {
@@ -182,11 +182,11 @@ func (s *Server) login(c *fiber.Ctx) error {
 }
 
 // saveSession saves a login session; one that logged out meanwhile is not
-// saved (session.ErrLoggedOut) and the request answers 401.
+// saved (chatdata.ErrLoggedOut) and the request answers 401.
 func saveSession(sess *fsession.Session) error {
 	err := sess.Save()
 	switch {
-	case errors.Is(err, session.ErrLoggedOut):
+	case errors.Is(err, chatdata.ErrLoggedOut):
 		return errNotLoggedIn
 	case err != nil:
 		return unavailable(err)
@@ -230,9 +230,9 @@ func (s *Server) connectToken(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	err = s.store.RecordToken(c.UserContext(), u.sid, claims.ID, s.o.Tokens.TTL())
+	err = s.chat.RecordToken(c.UserContext(), u.sid, claims.ID, s.o.Tokens.TTL())
 	switch {
-	case errors.Is(err, session.ErrLoggedOut):
+	case errors.Is(err, chatdata.ErrLoggedOut):
 		return errNotLoggedIn
 	case err != nil:
 		return unavailable(err)
@@ -250,7 +250,7 @@ func (s *Server) endLogin(c *fiber.Ctx, u *user) error {
 	if s.o.Tokens != nil {
 		tokenTTL = s.o.Tokens.TTL()
 	}
-	if err := s.store.EndLogin(ctx, u.sid, s.o.SessionTTL, tokenTTL); err != nil {
+	if err := s.chat.EndLogin(ctx, u.sid, s.o.SessionTTL, tokenTTL); err != nil {
 		return unavailable(err)
 	}
 	cids, err := s.store.ClientIDsByUid(ctx, u.uid)
@@ -262,7 +262,7 @@ func (s *Server) endLogin(c *fiber.Ctx, u *user) error {
 			return unavailable(err)
 		}
 	}
-	if err := s.store.DeleteUser(ctx, u.uid); err != nil {
+	if err := s.chat.DeleteUser(ctx, u.uid); err != nil {
 		return unavailable(err)
 	}
 	return nil

@@ -143,7 +143,7 @@ func TestLogoutRace(t *testing.T) {
 			t.Fatalf("round %d: /api/say after logout: %d %s", round, r.status, r.body)
 		}
 		for _, jti := range tokens {
-			if revoked, err := e.store.TokenRevoked(context.Background(), jti); !revoked || err != nil {
+			if revoked, err := e.chat.TokenRevoked(context.Background(), jti); !revoked || err != nil {
 				t.Fatalf("round %d: token %s handed out around the logout is not revoked (%v)", round, jti, err)
 			}
 		}
@@ -368,7 +368,8 @@ func TestCookieSecure(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(newTestEnv(t, nil).store, &Options{CookieSecure: "sometimes"}); err == nil {
+	e := newTestEnv(t, nil)
+	if _, err := New(e.store, e.chat, &Options{CookieSecure: "sometimes"}); err == nil {
 		t.Fatal("an unknown cookie policy was accepted")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/chatgate/chatgate/chatdata"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -47,7 +48,7 @@ func (s *Server) bind(c *fiber.Ctx) error {
 		switch {
 		case errors.Is(err, session.ErrNoClient):
 			return errNoClient
-		case errors.Is(err, session.ErrNoRoom):
+		case errors.Is(err, chatdata.ErrNoRoom):
 			return errNoRoom
 		}
 		return unavailable(err)
@@ -78,7 +79,7 @@ func (s *Server) bindClient(ctx context.Context, u *user, cid string, needBind b
 		return err
 	}
 	present, changed, err := s.settlePresence(ctx, u.room, u.uid)
-	if errors.Is(err, session.ErrNoRoom) {
+	if errors.Is(err, chatdata.ErrNoRoom) {
 		// Deleted while binding: take the connection out of the dead room.
 		if lerr := s.store.LeaveGroup(ctx, cid, u.room); lerr != nil {
 			return lerr
@@ -120,10 +121,10 @@ func (s *Server) settlePresence(ctx context.Context, room, uid string) (present,
 	for range maxSettleRounds {
 		var did bool
 		if present {
-			if did, err = s.store.MarkPresent(ctx, room, uid); did {
+			if did, err = s.chat.MarkPresent(ctx, room, uid); did {
 				moved++
 			}
-		} else if did, err = s.store.MarkAbsent(ctx, room, uid); did {
+		} else if did, err = s.chat.MarkAbsent(ctx, room, uid); did {
 			moved--
 		}
 		if err != nil {
@@ -169,7 +170,7 @@ func (s *Server) sendFlush(ctx context.Context, room string) error {
 // room needs no notice.
 func (s *Server) announceLeave(ctx context.Context, room, uid, uname string) error {
 	present, changed, err := s.settlePresence(ctx, room, uid)
-	if errors.Is(err, session.ErrNoRoom) {
+	if errors.Is(err, chatdata.ErrNoRoom) {
 		return nil
 	}
 	if err != nil || present {
@@ -206,7 +207,7 @@ func (s *Server) say(c *fiber.Ctx) error {
 		}
 		// History first: a room deleted meanwhile refuses the message.
 		b := frame(msg)
-		if err := s.store.AppendHistory(ctx, u.room, b, s.o.HistoryLen); errors.Is(err, session.ErrNoRoom) {
+		if err := s.chat.AppendHistory(ctx, u.room, b, s.o.HistoryLen); errors.Is(err, chatdata.ErrNoRoom) {
 			return errNoRoom
 		} else if err != nil {
 			return unavailable(err)
@@ -218,8 +219,8 @@ func (s *Server) say(c *fiber.Ctx) error {
 		if req.ToUid == "" {
 			return errBadRequest("bad_to_uid", "to_uid is required for a private message")
 		}
-		to, err := s.store.User(ctx, req.ToUid)
-		if errors.Is(err, session.ErrNoUser) {
+		to, err := s.chat.User(ctx, req.ToUid)
+		if errors.Is(err, chatdata.ErrNoUser) {
 			return errNoUser
 		}
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/chatgate/chatgate/chatdata"
 	"github.com/chatgate/chatgate/internal/token"
 	"github.com/chatgate/chatgate/session"
 )
@@ -25,6 +26,7 @@ type testEnv struct {
 	t      testing.TB
 	mr     *miniredis.Miniredis
 	store  *session.Store
+	chat   *chatdata.Store
 	srv    *Server
 	signer *token.Signer
 }
@@ -35,6 +37,7 @@ func newTestEnv(t testing.TB, opts *Options) *testEnv {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
 	store := session.New(rdb, &session.Options{Prefix: "t:"})
+	chat := chatdata.New(rdb, &chatdata.Options{Prefix: "t:"})
 	o := Options{}
 	if opts != nil {
 		o = *opts
@@ -48,17 +51,17 @@ func newTestEnv(t testing.TB, opts *Options) *testEnv {
 	if o.RequestTimeout == 0 {
 		o.RequestTimeout = 2 * time.Second
 	}
-	srv, err := New(store, &o)
+	srv, err := New(store, chat, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{t: t, mr: mr, store: store, srv: srv, signer: o.Tokens}
+	return &testEnv{t: t, mr: mr, store: store, chat: chat, srv: srv, signer: o.Tokens}
 }
 
 // room creates a room directly in the store.
 func (e *testEnv) room(id string) string {
 	e.t.Helper()
-	if _, err := e.store.CreateRoom(context.Background(), id, "Room "+id); err != nil {
+	if _, err := e.chat.CreateRoom(context.Background(), id, "Room "+id); err != nil {
 		e.t.Fatal(err)
 	}
 	return id
@@ -298,10 +301,6 @@ func (in *inbox) waitPayload(t *testing.T, what string, ok func(env *session.Env
 	}
 	t.Fatalf("no %s arrived", what)
 	return nil
-}
-
-func typeIs(typ string) func(*session.Envelope, map[string]any) bool {
-	return func(_ *session.Envelope, m map[string]any) bool { return m != nil && m["type"] == typ }
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

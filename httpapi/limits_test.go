@@ -139,7 +139,7 @@ func TestCompactMessages(t *testing.T) {
 		}
 		return false
 	})
-	stored, err := e.store.History(context.Background(), room, 1)
+	stored, err := e.chat.History(context.Background(), room, 1)
 	if err != nil || len(stored) != 1 {
 		t.Fatalf("history: %v %v", stored, err)
 	}

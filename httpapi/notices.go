@@ -58,7 +58,7 @@ func (s *Server) ensureDefaultRoom(ctx context.Context) {
 	}
 	for wait := noticeBackoff; ctx.Err() == nil; wait = min(2*wait, noticeMaxWait) {
 		rctx, cancel := context.WithTimeout(ctx, s.o.RequestTimeout)
-		_, err := s.store.CreateRoom(rctx, s.o.DefaultRoom, "Lobby")
+		_, err := s.chat.CreateRoom(rctx, s.o.DefaultRoom, "Lobby")
 		cancel()
 		if err == nil {
 			return

@@ -63,7 +63,7 @@ func (in *inbox) count(ok func(*session.Envelope, map[string]any) bool) int {
 func TestCloseNotices(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, nil)
-	replica, err := New(e.store, &Options{Tokens: e.signer})
+	replica, err := New(e.store, e.chat, &Options{Tokens: e.signer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/chatgate/chatgate/chatdata"
 	"github.com/chatgate/chatgate/internal/redistest"
 	"github.com/chatgate/chatgate/internal/token"
 	"github.com/chatgate/chatgate/session"
@@ -90,17 +91,18 @@ func TestPresenceConvergesWhenBindRacesClose(t *testing.T) {
 	plainRdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = binderRdb.Close(); _ = plainRdb.Close() })
 	signer := token.NewSigner([]byte("test-secret"), time.Minute)
-	binder, err := New(session.New(binderRdb, &session.Options{Prefix: prefix}), &Options{Tokens: signer, Logger: testLogger(t), DefaultRoom: "-",
+	binder, err := New(session.New(binderRdb, &session.Options{Prefix: prefix}), chatdata.New(binderRdb, &chatdata.Options{Prefix: prefix}), &Options{Tokens: signer, Logger: testLogger(t), DefaultRoom: "-",
 		LoginPerMinute: -1, EnterPerMinute: -1, BindPerMinute: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	plain := session.New(plainRdb, &session.Options{Prefix: prefix})
-	consumer, err := New(plain, &Options{Tokens: signer, Logger: testLogger(t), DefaultRoom: "-"})
+	plainChat := chatdata.New(plainRdb, &chatdata.Options{Prefix: prefix})
+	consumer, err := New(plain, plainChat, &Options{Tokens: signer, Logger: testLogger(t), DefaultRoom: "-"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, store: plain, srv: binder, signer: signer}
+	e := &testEnv{t: t, store: plain, chat: plainChat, srv: binder, signer: signer}
 	e.run(consumer)
 	ctx := context.Background()
 	members := func(room string) []string {

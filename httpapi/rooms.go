@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/chatgate/chatgate/chatdata"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -15,7 +16,7 @@ import (
 // first, with the number of distinct users connected to each.
 func (s *Server) listRooms(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	rooms, err := s.store.Rooms(ctx, s.o.MaxListedRooms)
+	rooms, err := s.chat.Rooms(ctx, s.o.MaxListedRooms)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -43,7 +44,7 @@ func (s *Server) createRoom(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	n, err := s.store.RoomCount(ctx)
+	n, err := s.chat.RoomCount(ctx)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -51,20 +52,20 @@ func (s *Server) createRoom(c *fiber.Ctx) error {
 		return errTooManyRooms
 	}
 	id := newRoomID()
-	if _, err := s.store.CreateRoom(ctx, id, name); err != nil {
+	if _, err := s.chat.CreateRoom(ctx, id, name); err != nil {
 		return unavailable(err)
 	}
 	return c.Status(fiber.StatusCreated).JSON(roomResponse{ID: id, Name: name})
 }
 
 // room returns the room named by the :id parameter (404 when unknown).
-func (s *Server) room(c *fiber.Ctx) (session.Room, error) {
+func (s *Server) room(c *fiber.Ctx) (chatdata.Room, error) {
 	return s.roomByID(c.UserContext(), c.Params("id"))
 }
 
-func (s *Server) roomByID(ctx context.Context, id string) (session.Room, error) {
-	r, err := s.store.Room(ctx, id)
-	if errors.Is(err, session.ErrNoRoom) {
+func (s *Server) roomByID(ctx context.Context, id string) (chatdata.Room, error) {
+	r, err := s.chat.Room(ctx, id)
+	if errors.Is(err, chatdata.ErrNoRoom) {
 		return r, errNoRoom
 	}
 	if err != nil {
@@ -141,7 +142,7 @@ func (s *Server) history(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	msgs, err := s.store.History(c.UserContext(), r.ID, limit)
+	msgs, err := s.chat.History(c.UserContext(), r.ID, limit)
 	if err != nil {
 		return unavailable(err)
 	}

@@ -16,12 +16,13 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	fsession "github.com/gofiber/fiber/v2/middleware/session"
 
-	"github.com/chatgate/chatgate/session"
+	"github.com/chatgate/chatgate/chatdata"
 )
 
 // Server is the chat app. Serve App() and call Run for its lifetime.
 type Server struct {
-	store *session.Store
+	store Gateways        // push API and events stream (session)
+	chat  *chatdata.Store // rooms, history, users, logins, rate limits
 	o     Options
 	log   *slog.Logger
 	app   *fiber.App
@@ -35,9 +36,10 @@ type Server struct {
 // sessionCookie names the login cookie (HttpOnly, SameSite=Lax).
 const sessionCookie = "chatgate_session"
 
-// New builds the chat app over store. It does no I/O.
-func New(store *session.Store, opts *Options) (*Server, error) {
-	if store == nil {
+// New builds the chat app over store (the push API: bind, join, send) and
+// chat (the app's own data). It does no I/O.
+func New(store Gateways, chat *chatdata.Store, opts *Options) (*Server, error) {
+	if store == nil || chat == nil {
 		return nil, errors.New("httpapi: nil store")
 	}
 	o := opts.withDefaults()
@@ -46,8 +48,8 @@ func New(store *session.Store, opts *Options) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("httpapi: cookie policy %q: want auto, always or never", o.CookieSecure)
 	}
-	s := &Server{store: store, o: o, log: o.Logger.With("component", "httpapi")}
-	logins := store.LoginStorage(o.RequestTimeout)
+	s := &Server{store: store, chat: chat, o: o, log: o.Logger.With("component", "httpapi")}
+	logins := chat.LoginStorage(o.RequestTimeout)
 	sessionConfig := func(secure bool) fsession.Config {
 		return fsession.Config{
 			Expiration:     o.SessionTTL,
@@ -224,7 +226,7 @@ func (s *Server) allow(c *fiber.Ctx, name string, perMinute int, key func(*fiber
 	if perMinute < 0 {
 		return nil
 	}
-	r, err := s.store.RateLimit(c.UserContext(), name+":"+key(c), perMinute, time.Minute)
+	r, err := s.chat.RateLimit(c.UserContext(), name+":"+key(c), perMinute, time.Minute)
 	if err != nil {
 		return unavailable(err)
 	}

@@ -35,7 +35,7 @@ func TestTabLogins(t *testing.T) {
 	if bob.tab == ada.tab || bob.me.Uid == ada.me.Uid {
 		t.Fatalf("second tab got the first tab's session or uid: %q %q", bob.tab, bob.me.Uid)
 	}
-	if revoked, err := e.store.TokenRevoked(ctx, adaTok.ID); revoked || err != nil {
+	if revoked, err := e.chat.TokenRevoked(ctx, adaTok.ID); revoked || err != nil {
 		t.Fatalf("the second tab's login revoked the first tab's token (%v)", err)
 	}
 
@@ -67,7 +67,7 @@ func TestTabLogins(t *testing.T) {
 			t.Fatalf("%s after another tab logged out: %d %s", c.me.Name, r.status, r.body)
 		}
 	}
-	if revoked, _ := e.store.TokenRevoked(ctx, adaTok.ID); revoked {
+	if revoked, _ := e.chat.TokenRevoked(ctx, adaTok.ID); revoked {
 		t.Fatal("another tab's logout revoked ada's token")
 	}
 }
@@ -115,7 +115,7 @@ func TestTabLoginBoundToBrowser(t *testing.T) {
 	if r := vic.do("GET", "/api/me", nil); r.status != 200 {
 		t.Fatalf("victim after the attempts: %d %s", r.status, r.body)
 	}
-	if revoked, _ := e.store.TokenRevoked(context.Background(), vicTok.ID); revoked {
+	if revoked, _ := e.chat.TokenRevoked(context.Background(), vicTok.ID); revoked {
 		t.Fatal("the victim's token was revoked")
 	}
 }

@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the generated flag table in doc
 
 const (
 	configDoc  = "../docs/config.md"
-	tableStart = "<!-- flags:start (generated from config.Flags(); go test ./k8s -run TestConfigDoc -update) -->"
+	tableStart = "<!-- flags:start (generated from config.Flags(); cd k8s && go test -run TestConfigDoc -update) -->"
 	tableEnd   = "<!-- flags:end -->"
 )
 
@@ -81,7 +81,7 @@ func TestConfigDocMatchesFlags(t *testing.T) {
 	for l := range have {
 		t.Errorf("%s lists what the binary does not have: %s", configDoc, l)
 	}
-	t.Log("regenerate: go test ./k8s -run TestConfigDoc -update")
+	t.Log("regenerate: cd k8s && go test -run TestConfigDoc -update")
 }
 
 // buildChatgate builds cmd/chatgate as the Dockerfile does (CGO_ENABLED=0).

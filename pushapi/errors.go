@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -15,18 +16,18 @@ import (
 
 // Error codes of {"error":"<code>","message":"…"} responses (docs/push-api.md).
 const (
-	codeDisabled       = "push_disabled"   // 503: no API key configured
-	codeUnauthorized   = "unauthorized"    // 401: missing or wrong key
-	codeTooLarge       = "body_too_large"  // 413: body over MaxBodyBytes (the chat app's code too)
-	codeBadJSON        = "bad_json"        // 400: body is not the expected JSON object
-	codeBadRequest     = "bad_request"     // 400: a required field is missing
-	codeInvalidID      = "invalid_id"      // 400: client id, uid or group id malformed
-	codeInvalidPayload = "invalid_payload" // 400: payload not valid UTF-8
-	codeReservedField  = "reserved_field"  // 400: session field starting with '_'
-	codeNoClient       = "no_client"       // 404: the client id names no live connection
-	codeNotFound       = "not_found"       // 404: no such route
-	codeTimeout        = "timeout"         // 504: Redis did not answer in time
-	codeInternal       = "internal"        // 500: anything else (logged)
+	codeDisabled       = "push_disabled"    // 503: no API key configured
+	codeUnauthorized   = "unauthorized"     // 401: missing or wrong key
+	codeTooLarge       = "body_too_large"   // 413: body over MaxBodyBytes (the chat app's code too)
+	codeBadJSON        = "bad_json"         // 400: body is not the expected JSON object
+	codeBadRequest     = "bad_request"      // 400: a required field is missing
+	codeInvalidID      = "invalid_id"       // 400: client id, uid or group id malformed
+	codeInvalidPayload = "invalid_payload"  // 400: payload not valid UTF-8
+	codeReservedField  = "reserved_field"   // 400: session field starting with '_'
+	codeNoClient       = "client_not_found" // 404: the client id names no live connection (the chat app's code too)
+	codeNotFound       = "not_found"        // 404: no such route
+	codeUnavailable    = "unavailable"      // 503: Redis did not answer in time (the chat app's code and status too)
+	codeInternal       = "internal"         // 500: anything else (logged)
 )
 
 // errorBody is the JSON of every error response.
@@ -63,13 +64,21 @@ func (a *api) fail(c *fiber.Ctx, err error) error {
 		return writeError(c, fiber.StatusBadRequest, codeReservedField, err.Error())
 	case errors.Is(err, session.ErrNoClient):
 		return writeError(c, fiber.StatusNotFound, codeNoClient, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		a.log.Warn("push API request timed out", "method", c.Method(), "path", c.Path(), "err", err)
-		return writeError(c, fiber.StatusGatewayTimeout, codeTimeout, "Redis did not answer in time")
+		return writeError(c, fiber.StatusServiceUnavailable, codeUnavailable, "Redis did not answer in time, try again shortly")
 	default:
 		a.log.Error("push API request failed", "method", c.Method(), "path", c.Path(), "err", err)
 		return writeError(c, fiber.StatusInternalServerError, codeInternal, "internal error")
 	}
+}
+
+// isTimeout reports a network timeout: with ContextTimeoutEnabled, go-redis
+// turns the request's deadline into the socket's, so an expired deadline
+// comes back as an i/o timeout rather than context.DeadlineExceeded.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // decode parses the request body into v: one JSON object, no unknown fields,

@@ -1,11 +1,21 @@
 package pushapi_test
 
 import (
+	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/internal/redistest"
 	"github.com/chatgate/chatgate/pushapi"
+	"github.com/chatgate/chatgate/session"
 )
 
 // sampleBody is a valid body for each POST route (client ids are filled in).
@@ -131,23 +141,23 @@ func TestRequestErrors(t *testing.T) {
 		{"send bad payload type", "POST", "/send/all", `{"payload":"\ud800"}`, 200, ""}, // JSON decodes lone surrogates to U+FFFD
 		{"send to unknown client", "POST", "/send/client", js(map[string]string{"client_id": gone, "payload": "x"}), 200, ""},
 		{"bind no uid", "POST", "/bind", js(map[string]string{"client_id": f.a}), 400, "bad_request"},
-		{"bind unknown client", "POST", "/bind", js(map[string]string{"client_id": gone, "uid": "u1"}), 404, "no_client"},
+		{"bind unknown client", "POST", "/bind", js(map[string]string{"client_id": gone, "uid": "u1"}), 404, "client_not_found"},
 		{"bind bad uid", "POST", "/bind", js(map[string]string{"client_id": f.a, "uid": "{x}"}), 400, "invalid_id"},
 		{"unbind unknown client", "POST", "/unbind", js(map[string]string{"client_id": gone, "uid": "u1"}), 200, ""},
-		{"join unknown client", "POST", "/join", js(map[string]string{"client_id": gone, "group": "g"}), 404, "no_client"},
+		{"join unknown client", "POST", "/join", js(map[string]string{"client_id": gone, "group": "g"}), 404, "client_not_found"},
 		{"join no group", "POST", "/join", js(map[string]string{"client_id": f.a}), 400, "bad_request"},
 		{"leave unknown client", "POST", "/leave", js(map[string]string{"client_id": gone, "group": "g"}), 200, ""},
 		{"ungroup no group", "POST", "/ungroup", `{}`, 400, "bad_request"},
 		{"close unknown client", "POST", "/close", js(map[string]string{"client_id": gone}), 200, ""},
 		{"close bad id", "POST", "/close", `{"client_id":"x"}`, 400, "invalid_id"},
-		{"set session unknown client", "POST", "/session/set", js(map[string]any{"client_id": gone, "session": map[string]string{}}), 404, "no_client"},
+		{"set session unknown client", "POST", "/session/set", js(map[string]any{"client_id": gone, "session": map[string]string{}}), 404, "client_not_found"},
 		{"update session reserved", "POST", "/session/update", js(map[string]any{"client_id": f.a, "session": map[string]string{"_uid": "x"}}), 400, "reserved_field"},
 		{"update session no session", "POST", "/session/update", js(map[string]any{"client_id": f.a}), 400, "bad_request"},
 		{"session values not strings", "POST", "/session/set", js(map[string]any{"client_id": f.a, "session": map[string]int{"n": 1}}), 400, "bad_json"},
-		{"get session unknown client", "GET", "/session?client_id=" + gone, "", 404, "no_client"},
+		{"get session unknown client", "GET", "/session?client_id=" + gone, "", 404, "client_not_found"},
 		{"get session no param", "GET", "/session", "", 400, "bad_request"},
 		{"get session bad id", "GET", "/session?client_id=nodot", "", 400, "invalid_id"},
-		{"uid of unknown client", "GET", "/client/uid?client_id=" + gone, "", 404, "no_client"},
+		{"uid of unknown client", "GET", "/client/uid?client_id=" + gone, "", 404, "client_not_found"},
 		{"online unknown client", "GET", "/online?client_id=" + gone, "", 200, ""},
 		{"uid online no param", "GET", "/uid/online", "", 400, "bad_request"},
 		{"batch no uids", "POST", "/uids/online", `{}`, 400, "bad_request"},
@@ -168,5 +178,32 @@ func TestRequestErrors(t *testing.T) {
 				t.Fatalf("unexpected error %v", out)
 			}
 		})
+	}
+}
+
+// TestRedisTimeoutIsUnavailable: Redis that accepts connections but never
+// answers makes a request answer 503 unavailable (the chat app's status and
+// code for the same failure), within about Options.Timeout.
+func TestRedisTimeoutIsUnavailable(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Stalled(t), ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pushapi.Register(app.Group("/api/push"), session.New(rdb, &session.Options{Logger: quiet}),
+		&pushapi.Options{APIKeys: []string{testKey}, Timeout: 200 * time.Millisecond, Logger: quiet})
+	req := httptest.NewRequest("GET", "/api/push/session?client_id="+session.NewClientID("gw1"), nil)
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := app.Test(req, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 503 || body["error"] != "unavailable" {
+		t.Fatalf("stalled Redis: %d %v, want 503 unavailable", resp.StatusCode, body)
 	}
 }

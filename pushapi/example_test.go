@@ -49,6 +49,6 @@ func ExampleRegister() {
 	// Output:
 	// 200 {"ok":true}
 	// 200 {"online":{"42":false}}
-	// 404 {"error":"no_client","message":"session: bind uid: no such client: \"gw1.AAAAAAAAAAAAAAAAAAAAAA\""}
+	// 404 {"error":"client_not_found","message":"session: bind uid: no such client: \"gw1.AAAAAAAAAAAAAAAAAAAAAA\""}
 	// 401 {"error":"unauthorized","message":"missing or wrong API key (header Authorization: Bearer KEY)"}
 }

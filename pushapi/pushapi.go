@@ -25,7 +25,7 @@ type Options struct {
 	// handler runs.)
 	MaxBodyBytes int
 	// Timeout bounds the Redis work of one request; on expiry the request
-	// answers 504 {"error":"timeout"}. Default 5s.
+	// answers 503 {"error":"unavailable"}, as the chat app does. Default 5s.
 	Timeout time.Duration
 	// Logger receives internal errors (logged once, here). Default slog.Default().
 	Logger *slog.Logger

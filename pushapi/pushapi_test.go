@@ -89,15 +89,6 @@ func (r *recorder) SubscriptionChanged(up bool) {
 	}
 }
 
-// take returns and forgets the envelopes received so far.
-func (r *recorder) take() []*session.Envelope {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.envs
-	r.envs = nil
-	return out
-}
-
 // wait polls until an envelope with op arrives and returns it.
 func (r *recorder) wait(t *testing.T, op session.Op) *session.Envelope {
 	t.Helper()

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it: installs what the tests need
 # when it is missing (redis-server, chromium, php + php-redis, with apt-get),
-# fails loudly when a dependency cannot be had, then runs gofmt, go vet, the
-# race-enabled tests and a short fuzz run.
+# fails loudly when a dependency cannot be had, then runs gofmt, go vet and
+# staticcheck (scripts/lint.sh), the race-enabled tests of every module
+# (scripts/modules.sh) and a short fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/modules.sh
 
 say() { printf '\n== %s\n' "$*"; }
 die() { printf '\nFATAL: %s\n' "$*" >&2; exit 1; }
@@ -39,17 +41,13 @@ say "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bench/.peer-cache/*'))
 [ -z "$unformatted" ] || die "not gofmt-ed: $unformatted"
 
-# k8s/helmtest is a module of its own (Helm and Prometheus stay out of the
-# binary's module): vet and test it too.
-nested=(k8s/helmtest)
+say "go vet + staticcheck"
+scripts/lint.sh
 
-say "go vet"
-go vet ./...
-for m in "${nested[@]}"; do (cd "$m" && go vet ./...); done
-
-say "go test -race"
-go test -race -count=1 -timeout 12m ./...
-for m in "${nested[@]}"; do (cd "$m" && go test -race -count=1 -timeout 10m ./...); done
+for m in "${MODULES[@]}"; do
+	say "go test -race in $m"
+	(cd "$m" && go test -race -count=1 -timeout 12m ./...)
+done
 
 say "clients/js (node --test against a real chatgate and redis-server)"
 (cd clients/js && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in clients/js failed (it installs the ws package from the npm registry)"

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/chatgate/chatgate/internal/keyid"
 )
 
 // DefaultPrefix is the key and channel prefix used when Options.Prefix is empty.
@@ -52,11 +54,11 @@ const (
 	fieldSerialized = "_php"
 )
 
-// maxIDLen bounds client, uid, group and gateway ids (bytes).
-const maxIDLen = 256
-
 // Errors returned by the push API. Callers branch with errors.Is.
 var (
+	// ErrNoConsumerGroup: the events stream or its consumer group is gone
+	// (Redis lost its data); create it again with EnsureEventsGroup.
+	ErrNoConsumerGroup = errors.New("no consumer group")
 	// ErrNoClient: the client id names no live connection.
 	ErrNoClient = errors.New("no such client")
 	// ErrInvalidID: an id is empty, too long, or holds a forbidden character.
@@ -70,15 +72,7 @@ var (
 // validID reports whether s can be used as a uid, group id or client id.
 // Braces are refused because they would break the Cluster hash tags; control
 // characters because ids end up in logs and JSON.
-func validID(s string) error {
-	if s == "" || len(s) > maxIDLen {
-		return fmt.Errorf("%w: %q must be 1..%d bytes", ErrInvalidID, s, maxIDLen)
-	}
-	if i := strings.IndexFunc(s, func(r rune) bool { return r == '{' || r == '}' || r < 0x20 || r == 0x7f }); i >= 0 {
-		return fmt.Errorf("%w: %q holds a forbidden character at %d", ErrInvalidID, s, i)
-	}
-	return nil
-}
+func validID(s string) error { return keyid.Check(s, ErrInvalidID) }
 
 // validGatewayID is stricter: a gateway id is the part of a client id before the first dot.
 func validGatewayID(s string) error {

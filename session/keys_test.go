@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestKeyBuilders(t *testing.T) {
@@ -192,6 +193,33 @@ func TestParseRedisURL(t *testing.T) {
 		}
 		if len(o.Addrs) != tt.addrs || o.IsClusterMode != tt.cluster || o.MasterName != tt.master {
 			t.Errorf("%s: got addrs %v cluster %v master %q", tt.url, o.Addrs, o.IsClusterMode, o.MasterName)
+		}
+	}
+}
+
+// TestParseRedisURLKeepsQueryOptions: every deployment keeps go-redis's
+// query options (they used to come back zero). In a Sentinel URL the
+// credentials are the sentinels'.
+func TestParseRedisURLKeepsQueryOptions(t *testing.T) {
+	t.Parallel()
+	const q = "max_retries=7&pool_timeout=3s&client_name=cg&min_idle_conns=2&pool_size=9&dial_timeout=4s&read_timeout=5s&conn_max_idle_time=1m&max_retry_backoff=2s"
+	for _, base := range []string{
+		"redis://user:pw@h:6379/2?",
+		"redis://user:pw@s1:26379/2?master_name=m&addr=s2:26379&",
+		"redis-cluster://user:pw@n1:7000?addr=n2:7000&",
+	} {
+		o, err := ParseRedisURL(base + q)
+		if err != nil {
+			t.Fatalf("%s: %v", base, err)
+		}
+		if o.MaxRetries != 7 || o.PoolTimeout != 3*time.Second || o.ClientName != "cg" || o.MinIdleConns != 2 ||
+			o.PoolSize != 9 || o.DialTimeout != 4*time.Second || o.ReadTimeout != 5*time.Second ||
+			o.ConnMaxIdleTime != time.Minute || o.MaxRetryBackoff != 2*time.Second ||
+			o.Username+o.SentinelUsername != "user" || o.Password+o.SentinelPassword != "pw" {
+			t.Errorf("%s: options lost: %+v", base, o)
+		}
+		if !o.IsClusterMode && o.DB != 2 {
+			t.Errorf("%s: db %d, want 2", base, o.DB)
 		}
 	}
 }

@@ -60,7 +60,8 @@ func (s *Store) joinSteps(ctx context.Context, cid, gw, gid string) error {
 		return fmt.Errorf("%w: %q", ErrNoClient, cid)
 	}
 	// If the client closes between the check above and this pipeline, its
-	// gateway gets the join for an unknown client and undoes it (HandleStray).
+	// gateway gets the join for an unknown client and undoes it (gateway
+	// inbox.go calls UndoStray).
 	env := Envelope{Op: OpJoin, Clients: []string{cid}, Groups: []string{gid}}
 	pipe := s.rdb.Pipeline()
 	scriptGroupJoin.Eval(ctx, pipe, []string{string(s.k.group(gid)), string(s.k.groupGateways(gid))}, cid, gw)

@@ -71,10 +71,9 @@ type ReaperOptions struct {
 	// LockTTL bounds how long a reaper that dies mid-way blocks others; the
 	// lock is renewed before each batch of 100 clients. Default 30s.
 	LockTTL time.Duration
-	// NoEvents disables the close events appended for reaped clients. Default
-	// false: a close event per client, as a normal close appends (set it when
-	// gateways run with events off).
-	NoEvents bool
+	// Events appends a close event per reaped client, as a normal close
+	// does. Default false: none (set it as the gateways' Options.Events).
+	Events bool
 	// EventsMaxLen caps the events stream (see AppendEvent). Default
 	// DefaultEventsMaxLen.
 	EventsMaxLen int64
@@ -130,7 +129,7 @@ func defaultOwner() string {
 // Reaped reports the cleanup of one crashed gateway.
 type Reaped struct {
 	Gateway string        // the dead gateway
-	Clients int           // clients forgotten (a close event each, unless NoEvents)
+	Clients int           // clients forgotten (a close event each when Events)
 	Strays  int           // its clients found in a group or uid set but not in its client set
 	Took    time.Duration // time spent on it
 	Partial bool          // stopped early: it came back to life or the lock was lost
@@ -347,7 +346,7 @@ func (s *Store) forgetOne(ctx context.Context, gw, cid string, extra *stray, rea
 	if held.ConnectedAt.IsZero() {
 		return false, nil
 	}
-	if o.NoEvents {
+	if !o.Events {
 		return true, nil
 	}
 	ev := &Event{Type: EventClose, ClientID: cid, Gateway: gw, Uid: held.Uid, IP: held.IP,
@@ -464,7 +463,7 @@ func (s *Store) scanSets(ctx context.Context, ids []string, key func(string) Key
 
 // ForgetStaleClients forgets the clients that Redis lists for the live
 // gateway gw but that the gateway no longer holds, appending a close event
-// (reason opts.StaleReason, default ReasonStale) for each unless NoEvents, and returns how many it
+// (reason opts.StaleReason, default ReasonStale) for each when Events, and returns how many it
 // forgot. held reports whether the gateway still holds a client; it is
 // called after Redis was read, so a client registered meanwhile is kept (a
 // gateway adds a client to its local index before registering it in Redis).

@@ -189,7 +189,7 @@ func TestReapDeadGateways(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got, err := s.ReapDeadGateways(ctx, &ReaperOptions{Owner: "me"})
+			got, err := s.ReapDeadGateways(ctx, &ReaperOptions{Owner: "me", Events: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +214,7 @@ func TestReapDeadGateways(t *testing.T) {
 				t.Errorf("lock or client set left behind (%d keys)", n)
 			}
 			// A second pass finds nothing.
-			if again, err := s.ReapDeadGateways(ctx, nil); err != nil || len(again) != 0 {
+			if again, err := s.ReapDeadGateways(ctx, &ReaperOptions{Events: true}); err != nil || len(again) != 0 {
 				t.Errorf("second pass = %+v, %v", again, err)
 			}
 		})
@@ -226,7 +226,7 @@ func TestReapSkipsLiveGateway(t *testing.T) {
 	s := reapMiniredis(t)
 	ctx := t.Context()
 	cs := reapFixture(t, s, "gwa", 3)
-	got, err := s.ReapDeadGateways(ctx, nil)
+	got, err := s.ReapDeadGateways(ctx, &ReaperOptions{Events: true})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("reaped a live gateway: %+v, %v", got, err)
 	}
@@ -260,7 +260,7 @@ func TestReapStrays(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.reapTestKill(t, tc.gw)
-			got, err := s.ReapDeadGateways(ctx, nil)
+			got, err := s.ReapDeadGateways(ctx, &ReaperOptions{Events: true})
 			if err != nil || len(got) != 1 {
 				t.Fatalf("ReapDeadGateways = %+v, %v", got, err)
 			}
@@ -303,7 +303,7 @@ func TestReapConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			// A short lock so that takeovers happen too.
-			got, err := s.ReapDeadGateways(ctx, &ReaperOptions{Owner: fmt.Sprint("r", i), LockTTL: 50 * time.Millisecond})
+			got, err := s.ReapDeadGateways(ctx, &ReaperOptions{Owner: fmt.Sprint("r", i), LockTTL: 50 * time.Millisecond, Events: true})
 			if err != nil {
 				t.Error(err)
 			}
@@ -330,7 +330,7 @@ func TestReaperComesBack(t *testing.T) {
 	ctx := t.Context()
 	reapFixture(t, s, "gwb", 2*reapBatch+1)
 	s.reapTestKill(t, "gwb")
-	o := ReaperOptions{Owner: "me"}
+	o := ReaperOptions{Owner: "me", Events: true}
 	o = o.withDefaults(s)
 	// Take the lock and forget one batch, as reapGateway does, then revive.
 	if n, err := s.reapLock(ctx, "gwb", &o); err != nil || n != 1 {
@@ -374,7 +374,7 @@ func TestRunReaper(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- s.RunReaper(ctx, 50*time.Millisecond, &ReaperOptions{Logger: slog.New(failures), OrphanSweep: -1, OnPass: onPass})
+		done <- s.RunReaper(ctx, 50*time.Millisecond, &ReaperOptions{Logger: slog.New(failures), OrphanSweep: -1, Events: true, OnPass: onPass})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -451,12 +451,12 @@ func TestForgetStaleClients(t *testing.T) {
 	for _, c := range cs[2:] {
 		live[c.ID] = true
 	}
-	n, err := s.ForgetStaleClients(ctx, "gwlive", func(cid string) bool { return live[cid] }, nil)
+	n, err := s.ForgetStaleClients(ctx, "gwlive", func(cid string) bool { return live[cid] }, &ReaperOptions{Events: true})
 	if err != nil || n != 2 {
 		t.Fatalf("ForgetStaleClients = %d, %v; want 2", n, err)
 	}
 	checkReapedWith(t, s, cs[:2], cs[2:], ReasonStale)
-	if n, err := s.ForgetStaleClients(ctx, "gwlive", func(cid string) bool { return live[cid] }, nil); err != nil || n != 0 {
+	if n, err := s.ForgetStaleClients(ctx, "gwlive", func(cid string) bool { return live[cid] }, &ReaperOptions{Events: true}); err != nil || n != 0 {
 		t.Errorf("second call = %d, %v; want 0", n, err)
 	}
 }
@@ -478,7 +478,7 @@ func TestReapOrphans(t *testing.T) {
 	if err := s.rdb.SRem(ctx, string(s.k.gateways()), "gwstarting").Err(); err != nil {
 		t.Fatal(err)
 	}
-	o := (&ReaperOptions{}).withDefaults(s)
+	o := (&ReaperOptions{Events: true}).withDefaults(s)
 	suspects, got, err := s.sweepOrphans(ctx, nil, &o)
 	if err != nil || len(got) != 0 || !reflectEqualKeys(suspects, "gworphan") {
 		t.Fatalf("first sweep = %v, %+v, %v; want suspect gworphan only, nothing reaped", suspects, got, err)
@@ -519,7 +519,7 @@ func TestRunReaperSweepsOrphans(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- s.RunReaper(ctx, 10*time.Millisecond, &ReaperOptions{OrphanSweep: 30 * time.Millisecond})
+		done <- s.RunReaper(ctx, 10*time.Millisecond, &ReaperOptions{OrphanSweep: 30 * time.Millisecond, Events: true})
 	}()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(20 * time.Second)

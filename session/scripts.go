@@ -57,7 +57,4 @@ var (
 	scriptGroupLogRead   = mustScript("group_log_read")
 	scriptGroupLogEnable = mustScript("group_log_enable")
 
-	// The chat app's (chat_rooms.go).
-	scriptChatHistoryAppend = mustScript("chat_history_append")
-	scriptChatMemberAdd     = mustScript("chat_member_add")
 )

@@ -78,10 +78,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Redis returns the underlying client, for components (metrics, fiber storage)
-// that share the connection pool. Build no key names with it: use the Store.
-func (s *Store) Redis() redis.UniversalClient { return s.rdb }
-
 // publish sends an envelope to one gateway's inbox.
 func (s *Store) publish(ctx context.Context, gw string, msg []byte) error {
 	ch := string(s.k.inbox(gw))

@@ -35,10 +35,11 @@ func eventsScenario(t *testing.T, rs *redistest.Server) (*session.Store, map[str
 	ctx, cancel := context.WithTimeout(context.Background(), pushDeadline)
 	defer cancel()
 	// The group exists before any event: it sees them all from id 0.
-	if err := store.Redis().XGroupCreateMkStream(ctx, store.EventsStream(), "g1", "0").Err(); err != nil {
+	rdb := rs.Client(t) // read as a worker in any language would
+	if err := rdb.XGroupCreateMkStream(ctx, store.EventsStream(), "g1", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Redis().XGroupCreateMkStream(ctx, store.EventsStream(), "g2", "0").Err(); err != nil {
+	if err := rdb.XGroupCreateMkStream(ctx, store.EventsStream(), "g2", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
 	c1, c2 := pushConnect(t, gw1), pushConnect(t, gw2)
@@ -64,7 +65,7 @@ func eventsScenario(t *testing.T, rs *redistest.Server) (*session.Store, map[str
 	}
 	// Close only once the message events are in, so the order is fixed.
 	pushPoll(t, "message events", func() error {
-		n, err := store.Redis().XLen(ctx, store.EventsStream()).Result()
+		n, err := rdb.XLen(ctx, store.EventsStream()).Result()
 		if err == nil && n < 4 {
 			err = fmt.Errorf("%d events", n)
 		}
@@ -128,7 +129,7 @@ func TestEventsStreamConsumerGroups(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
 	store, want := eventsScenario(t, rs)
-	rdb, stream := store.Redis(), store.EventsStream()
+	rdb, stream := rs.Client(t), store.EventsStream()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*pushDeadline)
 	defer cancel()
 	eventsOneConsumer(ctx, t, rdb, stream, want)
@@ -213,8 +214,9 @@ func TestEventsPHPWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	rdb := rs.Client(t)
 	pushPoll(t, "all events appended", func() error {
-		n, err := store.Redis().XLen(ctx, store.EventsStream()).Result()
+		n, err := rdb.XLen(ctx, store.EventsStream()).Result()
 		if err == nil && n < int64(len(want)) {
 			err = fmt.Errorf("%d events", n)
 		}
@@ -299,7 +301,7 @@ func TestEventsSwitchOff(t *testing.T) {
 	stopOff()
 	// The loud gateway's connect event is the first and only entry.
 	l := pushConnect(t, on)
-	msgs, err := store.Redis().XRange(ctx, store.EventsStream(), "-", "+").Result()
+	msgs, err := rs.Client(t).XRange(ctx, store.EventsStream(), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatgate/chatgate/internal/redistest"
 	"github.com/chatgate/chatgate/session"
+	"github.com/redis/go-redis/v9"
 )
 
 // faultMember is one connected test client and what the test made of it.
@@ -219,7 +220,7 @@ func TestFaultGatewayCrash(t *testing.T) {
 	}
 
 	// One close event per reaped client, with what a room's close notice needs.
-	faultCheckCloseEvents(t, st, deadGw, dead)
+	faultCheckCloseEvents(t, rs.Client(t), st, deadGw, dead)
 
 	// Survivors still get room messages, and only they do.
 	took := faultProbeRooms(t, st, alive, rooms, 20*time.Second)
@@ -227,9 +228,9 @@ func TestFaultGatewayCrash(t *testing.T) {
 		len(alive), took.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 }
 
-func faultCheckCloseEvents(t *testing.T, st *session.Store, deadGw string, dead []*faultMember) {
+func faultCheckCloseEvents(t *testing.T, rdb redis.UniversalClient, st *session.Store, deadGw string, dead []*faultMember) {
 	t.Helper()
-	msgs, err := st.Redis().XRange(t.Context(), st.EventsStream(), "-", "+").Result()
+	msgs, err := rdb.XRange(t.Context(), st.EventsStream(), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatgate/chatgate/internal/redistest"
 	"github.com/chatgate/chatgate/session"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestFaultDrainDuringRedisStall stops a gateway (SIGTERM) while Redis
@@ -66,7 +67,7 @@ func TestFaultDrainDuringRedisStall(t *testing.T) {
 				}
 				faultRunReaper(t, st, nil, -1, ids) // checks every trace is gone
 				t.Logf("gateway exited %v after SIGTERM (write pause %v); its drain forgot every client once Redis answered", exited.Round(time.Millisecond), tt.pause)
-				faultCheckCloseEach(t, st, ids)
+				faultCheckCloseEach(t, rs.Client(t), st, ids)
 				return
 			}
 			if exited >= tt.pause {
@@ -84,7 +85,7 @@ func TestFaultDrainDuringRedisStall(t *testing.T) {
 			if !log.has("reaped crashed gateway", "gateway", gwID, "clients", clients) {
 				t.Errorf("no reaper log line for %s with %d clients; got %v", gwID, clients, log.all())
 			}
-			faultCheckCloseEach(t, st, ids)
+			faultCheckCloseEach(t, rs.Client(t), st, ids)
 		})
 	}
 }
@@ -123,7 +124,7 @@ func TestFaultOrphanSweep(t *testing.T) {
 	if !log.has("reaped crashed gateway", "gateway", gwID, "strays", clients) {
 		t.Errorf("no orphan sweep log line for %s with %d strays; got %v", gwID, clients, log.all())
 	}
-	faultCheckCloseEach(t, st, ids)
+	faultCheckCloseEach(t, rs.Client(t), st, ids)
 }
 
 // faultJoinClients connects n clients to the gateway at addr, each in group
@@ -153,7 +154,7 @@ func faultRunReaper(t *testing.T, st *session.Store, log *faultLog, sweep time.D
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() {
-			done <- st.RunReaper(ctx, 100*time.Millisecond, &session.ReaperOptions{OrphanSweep: sweep, Logger: slog.New(log)})
+			done <- st.RunReaper(ctx, 100*time.Millisecond, &session.ReaperOptions{OrphanSweep: sweep, Logger: slog.New(log), Events: true})
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 	}
@@ -175,9 +176,9 @@ func faultRunReaper(t *testing.T, st *session.Store, log *faultLog, sweep time.D
 
 // faultCheckCloseEach checks that the events stream has a close event for
 // each of ids.
-func faultCheckCloseEach(t *testing.T, st *session.Store, ids []string) {
+func faultCheckCloseEach(t *testing.T, rdb redis.UniversalClient, st *session.Store, ids []string) {
 	t.Helper()
-	msgs, err := st.Redis().XRange(t.Context(), st.EventsStream(), "-", "+").Result()
+	msgs, err := rdb.XRange(t.Context(), st.EventsStream(), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func TestFaultLimits(t *testing.T) {
 			t.Fatalf("flooding client: %v; want close 1008", flood.err)
 		}
 		events := func(cid string) int {
-			msgs, err := st.Redis().XRange(ctx, st.EventsStream(), "-", "+").Result()
+			msgs, err := rs.Client(t).XRange(ctx, st.EventsStream(), "-", "+").Result()
 			if err != nil {
 				t.Fatal(err)
 			}

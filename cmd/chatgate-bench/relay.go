@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -64,19 +62,15 @@ func relayMain(args []string) error {
 	return err
 }
 
-// relay reads new events (XREAD, no consumer group: one relay) and sends
+// relay reads new events (TailEvents: XREAD, no consumer group: one relay) and sends
 // every message event to its room, conc at a time, in stream order per batch.
 func relay(ctx context.Context, store *session.Store, conc int, log *slog.Logger) error {
-	rdb := store.Redis()
 	last := "$"
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for ctx.Err() == nil {
-		res, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{store.EventsStream(), last}, Count: 1000, Block: time.Second}).Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
+		evs, next, err := store.TailEvents(ctx, last, 1000, time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -85,23 +79,20 @@ func relay(ctx context.Context, store *session.Store, conc int, log *slog.Logger
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		for _, st := range res {
-			for _, m := range st.Messages {
-				last = m.ID
-				if m.Values["type"] != session.EventMessage {
-					continue
-				}
-				data, _ := m.Values["data"].(string)
-				uid, _ := m.Values["uid"].(string)
-				sem <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer func() { <-sem; wg.Done() }()
-					if err := say(ctx, store, uid, data); err != nil {
-						log.Warn("relay say", "err", err)
-					}
-				}()
+		last = next
+		for _, ev := range evs {
+			if ev.Event.Type != session.EventMessage {
+				continue
 			}
+			data, uid := ev.Event.Data, ev.Event.Uid
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := say(ctx, store, uid, data); err != nil {
+					log.Warn("relay say", "err", err)
+				}
+			}()
 		}
 	}
 	return ctx.Err()

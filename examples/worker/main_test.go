@@ -89,7 +89,7 @@ func TestWorker(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rs, store := fixture(t, 6)
-			rdb, stream, ctx := store.Redis(), store.EventsStream(), context.Background()
+			rdb, stream, ctx := rs.Client(t), store.EventsStream(), context.Background()
 			if tt.crash != nil {
 				if err := rdb.XGroupCreate(ctx, stream, "workers", "0").Err(); err != nil {
 					t.Fatal(err)

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
+	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/chatgate/chatgate/session"
 )
 
 // event is one entry of the events stream (docs/push-api.md, part 3).
@@ -26,17 +26,12 @@ type event struct {
 	Reason   string            `json:"reason,omitempty"`
 }
 
-func decodeEvent(m redis.XMessage) event {
-	s := func(k string) string { v, _ := m.Values[k].(string); return v }
-	e := event{ID: m.ID, Type: s("type"), ClientID: s("client_id"), Gateway: s("gateway"), Uid: s("uid"),
-		IP: s("ip"), TS: s("ts"), Data: s("data"), Reason: s("reason")}
-	if v := s("session"); v != "" {
-		_ = json.Unmarshal([]byte(v), &e.Session)
-	}
-	if v := s("groups"); v != "" {
-		_ = json.Unmarshal([]byte(v), &e.Groups)
-	}
-	return e
+// fromStream converts what session reads into the example's JSON form.
+func fromStream(se session.StreamEvent) event {
+	e := se.Event
+	return event{ID: se.ID, Type: e.Type, ClientID: e.ClientID, Gateway: e.Gateway, Uid: e.Uid,
+		IP: e.IP, TS: strconv.FormatInt(e.At.UnixMilli(), 10), Session: e.Session, Groups: e.Groups,
+		Data: e.Data, Reason: e.Reason}
 }
 
 // printer is the example handler: onConnect, onMessage and onClose each print
@@ -62,17 +57,26 @@ func printer(w io.Writer) func(context.Context, event) error {
 // it returns when ctx ends, after cfg.max events, or after cfg.idleExit.
 type worker struct {
 	cfg    *config
-	rdb    redis.UniversalClient
-	stream string
+	events eventStream
 	handle func(context.Context, event) error
 	done   int
 }
 
+// eventStream is the part of session's events API a worker uses.
+type eventStream interface {
+	EnsureEventsGroupFrom(ctx context.Context, group, from string) error
+	ReadEvents(ctx context.Context, group, consumer string, count int64, block time.Duration) ([]session.StreamEvent, error)
+	ReadPendingEvents(ctx context.Context, group, consumer string, count int64) ([]session.StreamEvent, error)
+	ClaimStaleEvents(ctx context.Context, group, consumer string, minIdle time.Duration, start string, count int64) ([]session.StreamEvent, string, error)
+	AckEvents(ctx context.Context, group string, ids ...string) error
+}
+
+var _ eventStream = (*session.Store)(nil)
+
 // Run creates the group if needed, handles this consumer's pending entries,
 // claims abandoned ones, then new ones. It returns the number handled.
 func (w *worker) Run(ctx context.Context) (int, error) {
-	err := w.rdb.XGroupCreateMkStream(ctx, w.stream, w.cfg.group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+	if err := w.events.EnsureEventsGroupFrom(ctx, w.cfg.group, "0"); err != nil {
 		return 0, fmt.Errorf("create group %q: %w", w.cfg.group, err)
 	}
 	if err := w.pending(ctx); err != nil {
@@ -86,7 +90,7 @@ func (w *worker) Run(ctx context.Context) (int, error) {
 		if w.cfg.idleExit > 0 && time.Since(last) > w.cfg.idleExit {
 			return w.done, nil
 		}
-		msgs, err := w.read(ctx, ">", w.cfg.block)
+		msgs, err := w.events.ReadEvents(ctx, w.cfg.group, w.cfg.consumer, w.batch(), w.cfg.block)
 		if err != nil {
 			return w.done, err
 		}
@@ -111,26 +115,10 @@ func (w *worker) batch() int64 {
 	return 100
 }
 
-// read fetches entries for this consumer: id ">" for new ones, "0" for its pending ones.
-func (w *worker) read(ctx context.Context, id string, block time.Duration) ([]redis.XMessage, error) {
-	args := &redis.XReadGroupArgs{Group: w.cfg.group, Consumer: w.cfg.consumer, Streams: []string{w.stream, id}, Count: w.batch(), Block: block}
-	if id != ">" {
-		args.Block = -1 // pending entries are there or not: do not wait
-	}
-	res, err := w.rdb.XReadGroup(ctx, args).Result()
-	if err == redis.Nil {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	return res[0].Messages, nil
-}
-
 // pending re-handles entries this consumer fetched but did not ack before a restart.
 func (w *worker) pending(ctx context.Context) error {
 	for !w.full() {
-		msgs, err := w.read(ctx, "0", 0)
+		msgs, err := w.events.ReadPendingEvents(ctx, w.cfg.group, w.cfg.consumer, w.batch())
 		if err != nil || len(msgs) == 0 {
 			return err
 		}
@@ -145,10 +133,9 @@ func (w *worker) pending(ctx context.Context) error {
 func (w *worker) claim(ctx context.Context) error {
 	start := "0-0"
 	for !w.full() {
-		msgs, next, err := w.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: w.stream, Group: w.cfg.group,
-			Consumer: w.cfg.consumer, MinIdle: w.cfg.claimIdle, Start: start, Count: w.batch()}).Result()
+		msgs, next, err := w.events.ClaimStaleEvents(ctx, w.cfg.group, w.cfg.consumer, w.cfg.claimIdle, start, w.batch())
 		if err != nil {
-			return fmt.Errorf("claim events: %w", err)
+			return err
 		}
 		if err := w.handleAll(ctx, msgs); err != nil {
 			return err
@@ -162,17 +149,17 @@ func (w *worker) claim(ctx context.Context) error {
 }
 
 // handleAll handles and acks each entry in order. An entry trimmed from the
-// stream while pending comes back without fields: it is only acked.
-func (w *worker) handleAll(ctx context.Context, msgs []redis.XMessage) error {
+// stream while pending comes back empty (no type): it is only acked.
+func (w *worker) handleAll(ctx context.Context, msgs []session.StreamEvent) error {
 	for _, m := range msgs {
-		if len(m.Values) > 0 {
-			if err := w.handle(ctx, decodeEvent(m)); err != nil {
+		if m.Event.Type != "" {
+			if err := w.handle(ctx, fromStream(m)); err != nil {
 				return fmt.Errorf("handle event %s: %w", m.ID, err)
 			}
 			w.done++
 		}
-		if err := w.rdb.XAck(ctx, w.stream, w.cfg.group, m.ID).Err(); err != nil {
-			return fmt.Errorf("ack event %s: %w", m.ID, err)
+		if err := w.events.AckEvents(ctx, w.cfg.group, m.ID); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatgate/chatgate/chatdata"
 	"github.com/chatgate/chatgate/gateway"
 	"github.com/chatgate/chatgate/httpapi"
 	"github.com/chatgate/chatgate/internal/config"
@@ -106,12 +107,15 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 		log.Warn("single-machine mode: embedded in-memory Redis with a random password; state is lost on exit. Local apps can push through it with redis_url (it carries the password)",
 			"redis_url", redisURL)
 	}
-	store, err := session.Open(ctx, redisURL, cfg.RedisTimeout, &session.Options{Prefix: cfg.RedisPrefix, Logger: log,
-		GroupLogSize: cfg.GroupLogSize, GroupLogAge: cfg.GroupLogAge})
+	sopts := &session.Options{Prefix: cfg.RedisPrefix, Logger: log,
+		GroupLogSize: cfg.GroupLogSize, GroupLogAge: cfg.GroupLogAge}
+	rdb, err := session.Dial(ctx, redisURL, cfg.RedisTimeout, sopts)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer rdb.Close()
+	// One client, one pool: the gateway protocol's store and the chat app's.
+	store, chat := session.New(rdb, sopts), chatdata.New(rdb, &chatdata.Options{Prefix: cfg.RedisPrefix})
 	m := newMetrics(role, store)
 	// Every listener is opened before anything serves, and all are closed
 	// when Run returns: a listener that fails to bind leaves none behind.
@@ -125,7 +129,7 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 	if compat.regLn != nil {
 		st.GWRegisterAddr = compat.regLn.Addr().String()
 	}
-	parts, runInternal, err := startRole(role, cfg, store, log, m, ls, compat, &st)
+	parts, runInternal, err := startRole(role, cfg, store, chat, log, m, ls, compat, &st)
 	if err != nil {
 		return err
 	}
@@ -138,14 +142,14 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 
 // startRole opens role's listeners (recording their addresses in st) and
 // returns the parts to run and the internal listener's run function.
-func startRole(role string, cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners, compat *gwCompat, st *Started) ([]func(context.Context) error, func(context.Context) error, error) {
+func startRole(role string, cfg *config.Config, store *session.Store, chatData *chatdata.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners, compat *gwCompat, st *Started) ([]func(context.Context) error, func(context.Context) error, error) {
 	var (
 		parts  []func(context.Context) error
 		checks []readyCheck
 		chat   *httpapi.Server // the chat app, when this role serves it
 	)
 	if role == RoleAll || role == RoleGateway {
-		gw, addr, run, err := startGateway(cfg, store, log, m, ls, compat)
+		gw, addr, run, err := startGateway(cfg, store, chatData, log, m, ls, compat)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -153,7 +157,7 @@ func startRole(role string, cfg *config.Config, store *session.Store, log *slog.
 		checks = append(checks, func(context.Context) error { return gw.Ready() })
 	}
 	if role == RoleAll || role == RoleHTTP {
-		srv, addr, run, err := startHTTP(cfg, store, log, st.WSAddr, ls)
+		srv, addr, run, err := startHTTP(cfg, store, chatData, log, st.WSAddr, ls)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -168,7 +172,7 @@ func startRole(role string, cfg *config.Config, store *session.Store, log *slog.
 	// Every process cleans up after crashed gateways (docs/operations.md).
 	parts = append(parts, func(ctx context.Context) error {
 		return store.RunReaper(ctx, cfg.ReaperInterval, &session.ReaperOptions{
-			NoEvents: !cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
+			Events: cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
 			OnPass: m.ObserveReaperPass,
 		})
 	})
@@ -232,7 +236,7 @@ func runAll(ctx context.Context, parts []func(context.Context) error, last func(
 // startGateway listens on --ws-addr and returns the gateway and a function
 // that serves clients until ctx ends, then drains them. The gateway's
 // counters and gauges are exported on m.
-func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners, compat *gwCompat) (*gateway.Gateway, string, func(context.Context) error, error) {
+func startGateway(cfg *config.Config, store *session.Store, chatData *chatdata.Store, log *slog.Logger, m *metrics.Metrics, ls *listeners, compat *gwCompat) (*gateway.Gateway, string, func(context.Context) error, error) {
 	pingInterval := cfg.PingInterval
 	if pingInterval <= 0 {
 		pingInterval = -1 // config: 0 disables; gateway.Options: 0 means default
@@ -269,7 +273,7 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		Events:               cfg.Events,
 		EventsMaxLen:         cfg.EventsMaxLen,
 		ResubscribeBackoff:   cfg.ResubscribeBackoff,
-		Authenticate:         authenticator(cfg, store),
+		Authenticate:         authenticator(cfg, chatData),
 		OnInboxLag:           m.ObserveInboxLag,
 		NoInitFrame:          !cfg.InitFrame,
 		Logger:               log,

@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/chatgate/chatgate/chatdata"
 	"github.com/chatgate/chatgate/internal/config"
 	"github.com/chatgate/chatgate/internal/token"
-	"github.com/chatgate/chatgate/session"
 )
 
 // signers memoizes one token.Signer per config, so that the gateway and the
@@ -50,13 +50,20 @@ var (
 	errRevoked = errors.New("connect token revoked (logged out)")
 )
 
+// revocations is what authenticator reads of the chat app's data.
+type revocations interface {
+	TokenRevoked(ctx context.Context, jti string) (bool, error)
+}
+
+var _ revocations = (*chatdata.Store)(nil)
+
 // authenticator returns the gateway's Authenticate hook: the connect token
 // from the query (?token=…) is verified (HS256 only, signature, expiry) and
 // refused when its id (jti) was revoked (logout); the connection is then
 // bound to the token's uid (sub) at connect. Without a token the connection
 // is refused unless --allow-unsigned, in which case it connects unbound
 // (uid "") and the page binds it through POST /api/bind.
-func authenticator(cfg *config.Config, store *session.Store) func(*http.Request) (string, error) {
+func authenticator(cfg *config.Config, tokens revocations) func(*http.Request) (string, error) {
 	return func(r *http.Request) (string, error) {
 		tok := r.URL.Query().Get("token")
 		if tok == "" {
@@ -74,7 +81,7 @@ func authenticator(cfg *config.Config, store *session.Store) func(*http.Request)
 			return "", err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.RedisTimeout)
-		revoked, err := store.TokenRevoked(ctx, claims.ID)
+		revoked, err := tokens.TokenRevoked(ctx, claims.ID)
 		cancel()
 		if err != nil {
 			return "", fmt.Errorf("cannot check connect token: %w", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/chatgate/chatgate/chatdata"
 	"github.com/chatgate/chatgate/internal/config"
 	"github.com/chatgate/chatgate/internal/token"
 	"github.com/chatgate/chatgate/session"
@@ -52,11 +53,12 @@ func TestTokenSignerMemoized(t *testing.T) {
 func TestAuthenticator(t *testing.T) {
 	t.Parallel()
 	mr := miniredis.RunT(t)
-	store, err := session.Open(context.Background(), "redis://"+mr.Addr(), time.Second, nil)
+	rdb, err := session.Dial(context.Background(), "redis://"+mr.Addr(), time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = store.Close() })
+	t.Cleanup(func() { _ = rdb.Close() })
+	store := chatdata.New(rdb, nil)
 	strict := authTestConfig(t, "--token-secret", "k")
 	lax := authTestConfig(t, "--token-secret", "k", "--allow-unsigned")
 	signer, _ := tokenSigner(strict)

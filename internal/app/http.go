@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/chatgate/chatgate/chatdata"
 	"github.com/chatgate/chatgate/frontend"
 	"github.com/chatgate/chatgate/httpapi"
 	"github.com/chatgate/chatgate/internal/config"
@@ -22,7 +23,7 @@ const httpShutdownTimeout = 5 * time.Second
 // its port is the default port of the gateway URL given to the page. The
 // push API, the admin API and /metrics are not here: they are on the
 // internal listener (startInternal).
-func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAddr string, ls *listeners) (*httpapi.Server, string, func(context.Context) error, error) {
+func startHTTP(cfg *config.Config, store *session.Store, chatData *chatdata.Store, log *slog.Logger, wsAddr string, ls *listeners) (*httpapi.Server, string, func(context.Context) error, error) {
 	signer, err := tokenSigner(cfg)
 	if err != nil {
 		return nil, "", nil, err
@@ -34,7 +35,7 @@ func startHTTP(cfg *config.Config, store *session.Store, log *slog.Logger, wsAdd
 	if err != nil {
 		return nil, "", nil, err
 	}
-	srv, err := httpapi.New(store, &httpapi.Options{
+	srv, err := httpapi.New(store, chatData, &httpapi.Options{
 		GatewayURL:     cfg.GatewayURL,
 		GatewayPort:    gatewayPort(wsAddr, cfg.WSAddr),
 		Tokens:         signer,

@@ -1,4 +1,4 @@
-package session
+package chatdata
 
 import (
 	"context"
@@ -353,50 +353,6 @@ func TestKVStorage(t *testing.T) {
 	mr.Close()
 	if _, err := st.Get("k2"); err == nil {
 		t.Fatal("Get with Redis down: no error")
-	}
-}
-
-func TestEventsConsumerGroup(t *testing.T) {
-	t.Parallel()
-	s, mr := chatStore(t)
-	ctx := context.Background()
-	if err := s.EnsureEventsGroup(ctx, "g"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.EnsureEventsGroup(ctx, "g"); err != nil {
-		t.Fatalf("second create: %v", err)
-	}
-	ev := &Event{Type: EventClose, ClientID: "gw1.abc", Gateway: "gw1", Uid: "u1", IP: "127.0.0.1",
-		Session: Session{"uname": "Ada", "room_id": "r1"}, Groups: []string{"r1"}, Reason: "bye", At: time.UnixMilli(1234)}
-	if err := s.AppendEvent(ctx, ev, 0); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.ReadEvents(ctx, "g", "c1", 10, 0)
-	if err != nil || len(got) != 1 {
-		t.Fatalf("ReadEvents: %v %v", got, err)
-	}
-	e := got[0].Event
-	if e.Type != EventClose || e.Uid != "u1" || e.Session["room_id"] != "r1" || e.Groups[0] != "r1" || e.Reason != "bye" || e.At.UnixMilli() != 1234 {
-		t.Fatalf("parsed %+v", e)
-	}
-	// Not acknowledged: another consumer claims it once idle.
-	claimed, _, err := s.ClaimStaleEvents(ctx, "g", "c2", 0, "", 10)
-	if err != nil || len(claimed) != 1 || claimed[0].ID != got[0].ID {
-		t.Fatalf("claim: %v %v", claimed, err)
-	}
-	if err := s.AckEvents(ctx, "g", got[0].ID); err != nil {
-		t.Fatal(err)
-	}
-	claimed, _, err = s.ClaimStaleEvents(ctx, "g", "c2", 0, "", 10)
-	if err != nil || len(claimed) != 0 {
-		t.Fatalf("claim after ack: %v %v", claimed, err)
-	}
-	if more, err := s.ReadEvents(ctx, "g", "c1", 10, 0); len(more) != 0 || err != nil {
-		t.Fatalf("nothing new: %v %v", more, err)
-	}
-	mr.FlushAll()
-	if _, err := s.ReadEvents(ctx, "g", "c1", 10, 0); !errors.Is(err, ErrNoConsumerGroup) {
-		t.Fatalf("after FLUSHALL: %v, want ErrNoConsumerGroup", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package frontend
+package frontend_test
 
 import (
 	"context"
@@ -24,6 +24,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
+
+	"github.com/chatgate/chatgate/frontend"
 )
 
 // chromiumPath is where scripts/test.sh installs the browser.
@@ -39,7 +41,7 @@ var testAvatars = []string{"cat", "dog", "fox", "owl", "panda", "robot", "bear",
 var testBubbles = []string{"#e3f2fd", "#e8f5e9", "#fff3e0", "#fce4ec", "#ede7f6", "#f5f5f5"}
 
 func TestFilesHasPageAndAvatars(t *testing.T) {
-	files := Files()
+	files := frontend.Files()
 	for _, name := range []string{"index.html", "app.js", "style.css", "favicon.svg", "lib/chatgate.js"} {
 		if _, err := fs.Stat(files, name); err != nil {
 			t.Errorf("Files() lacks %s: %v", name, err)
@@ -238,7 +240,7 @@ func (s *statusRecorder) WriteHeader(code int) {
 
 func (fb *fakeBackend) appHandler() http.Handler {
 	mux := http.NewServeMux()
-	files := http.FileServerFS(Files())
+	files := http.FileServerFS(frontend.Files())
 	mux.Handle("GET /", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: 200}
 		files.ServeHTTP(rec, r)

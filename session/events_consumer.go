@@ -22,7 +22,14 @@ type StreamEvent struct {
 // starts at the end: events appended before it existed are not delivered.
 // An existing group is left alone.
 func (s *Store) EnsureEventsGroup(ctx context.Context, group string) error {
-	err := s.rdb.XGroupCreateMkStream(ctx, string(s.k.events()), group, "$").Err()
+	return s.EnsureEventsGroupFrom(ctx, group, "$")
+}
+
+// EnsureEventsGroupFrom is EnsureEventsGroup with the group starting after
+// stream id from: "0" delivers every event still in the stream, "$" only new
+// ones. An existing group is left where it is.
+func (s *Store) EnsureEventsGroupFrom(ctx context.Context, group, from string) error {
+	err := s.rdb.XGroupCreateMkStream(ctx, string(s.k.events()), group, from).Err()
 	if err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return nil
 	}
@@ -35,11 +42,25 @@ func (s *Store) EnsureEventsGroup(ctx context.Context, group string) error {
 // Each event must be acknowledged with AckEvents once handled; unacknowledged
 // ones are redelivered to whoever claims them (ClaimStaleEvents).
 func (s *Store) ReadEvents(ctx context.Context, group, consumer string, count int64, block time.Duration) ([]StreamEvent, error) {
+	return s.readGroup(ctx, group, consumer, ">", count, block)
+}
+
+// ReadPendingEvents returns up to count events that consumer of group read
+// before but has not acknowledged (a worker calls it once at start to finish
+// what it fetched before a restart), oldest first, without waiting. An entry
+// trimmed from the stream while pending comes back with a zero Event (Type
+// ""): acknowledge it and move on.
+func (s *Store) ReadPendingEvents(ctx context.Context, group, consumer string, count int64) ([]StreamEvent, error) {
+	return s.readGroup(ctx, group, consumer, "0", count, 0)
+}
+
+// readGroup is XREADGROUP on the events stream from id (">" new, "0" pending).
+func (s *Store) readGroup(ctx context.Context, group, consumer, id string, count int64, block time.Duration) ([]StreamEvent, error) {
 	if block <= 0 {
 		block = -1 // go-redis: negative omits BLOCK
 	}
 	res, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: group, Consumer: consumer, Streams: []string{string(s.k.events()), ">"},
+		Group: group, Consumer: consumer, Streams: []string{string(s.k.events()), id},
 		Count: count, Block: block,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
@@ -77,6 +98,34 @@ func (s *Store) ClaimStaleEvents(ctx context.Context, group, consumer string, mi
 		out = append(out, StreamEvent{ID: m.ID, Event: parseEvent(m.Values)})
 	}
 	return out, next, nil
+}
+
+// TailEvents reads up to count events appended after stream id after ("$":
+// from now on), without a consumer group (XREAD), waiting up to block when
+// there are none. It returns the events and the id to pass next time (after
+// itself when none arrived). For a single reader that may miss events while
+// it is down; workers that must not miss any use a group (ReadEvents).
+func (s *Store) TailEvents(ctx context.Context, after string, count int64, block time.Duration) ([]StreamEvent, string, error) {
+	if block <= 0 {
+		block = -1 // go-redis: negative omits BLOCK
+	}
+	res, err := s.rdb.XRead(ctx, &redis.XReadArgs{
+		Streams: []string{string(s.k.events()), after}, Count: count, Block: block,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, after, nil
+	}
+	if err != nil {
+		return nil, after, wrap("tail events", err)
+	}
+	var out []StreamEvent
+	for _, st := range res {
+		for _, m := range st.Messages {
+			out = append(out, StreamEvent{ID: m.ID, Event: parseEvent(m.Values)})
+			after = m.ID
+		}
+	}
+	return out, after, nil
 }
 
 // AckEvents acknowledges handled events of group.

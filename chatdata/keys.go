@@ -1,4 +1,4 @@
-package session
+package chatdata
 
 import "errors"
 
@@ -37,7 +37,4 @@ var (
 	// ErrLoggedOut: the login session logged out; it cannot be saved again
 	// nor be issued connect tokens.
 	ErrLoggedOut = errors.New("logged out")
-	// ErrNoConsumerGroup: the events stream or its consumer group is gone
-	// (Redis lost its data); create it again with EnsureEventsGroup.
-	ErrNoConsumerGroup = errors.New("no consumer group")
 )
