@@ -134,7 +134,7 @@ func (c *conn) enqueueAllLocked(frames [][]byte) {
 		return
 	}
 	if c.queue == nil {
-		c.queue = queuePool.Get().([][]byte)
+		c.queue = getQueue()
 	}
 	c.queue = append(c.queue, frames...)
 	if c.writing {

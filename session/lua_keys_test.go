@@ -20,11 +20,13 @@ func TestLuaKeysMatchBuilders(t *testing.T) {
 		{"op_bind", []Key{k.uid("ID")}},
 		{"op_ungroup", []Key{k.clientGroups("ID"), k.inbox("ID")}},
 		{"send_group", []Key{k.inbox("ID")}},
+		{"send_group_log", []Key{k.inbox("ID")}},
 		{"send_uid", []Key{k.inbox("ID")}},
 	}
 	// ARGV[n] .. 'literal' .. variable [.. 'literal']: the prefix, then the
-	// name's text around the id.
-	build := regexp.MustCompile(`ARGV\[\d\] \.\. '([^']*)' \.\. [a-z_]+(?: \.\. '([^']*)')?`)
+	// name's text around the id. A literal with a double quote is JSON text
+	// (an envelope), never a key or channel name.
+	build := regexp.MustCompile(`ARGV\[\d\] \.\. '([^'"]*)' \.\. [a-z_]+(?: \.\. '([^'"]*)')?`)
 	covered := map[string]bool{}
 	for _, tc := range tests {
 		covered[tc.script] = true
