@@ -56,5 +56,4 @@ var (
 	scriptSendGroupLog   = mustScript("send_group_log")
 	scriptGroupLogRead   = mustScript("group_log_read")
 	scriptGroupLogEnable = mustScript("group_log_enable")
-
 )
