@@ -82,7 +82,7 @@ func TestFaultDrainDuringRedisStall(t *testing.T) {
 			took := faultRunReaper(t, st, log, -1, ids)
 			t.Logf("gateway exited %v after SIGTERM, during the %v write pause, still registered; the crash reaper (orphan sweep off) cleaned up %v later",
 				exited.Round(time.Millisecond), tt.pause, took.Round(time.Millisecond))
-			if !log.has("reaped crashed gateway", "gateway", gwID, "clients", clients) {
+			if !log.await("reaped crashed gateway", "gateway", gwID, "clients", clients) {
 				t.Errorf("no reaper log line for %s with %d clients; got %v", gwID, clients, log.all())
 			}
 			faultCheckCloseEach(t, rs.Client(t), st, ids)
@@ -121,7 +121,7 @@ func TestFaultOrphanSweep(t *testing.T) {
 	t.Logf("orphan sweep (every 300ms here, default 5m) cleaned up %d orphans in %v", clients, took.Round(time.Millisecond))
 	// The gateway is not registered, so the crash reaper cannot find it:
 	// the clients it reaped were found as strays, by the sweep.
-	if !log.has("reaped crashed gateway", "gateway", gwID, "strays", clients) {
+	if !log.await("reaped crashed gateway", "gateway", gwID, "strays", clients) {
 		t.Errorf("no orphan sweep log line for %s with %d strays; got %v", gwID, clients, log.all())
 	}
 	faultCheckCloseEach(t, rs.Client(t), st, ids)
@@ -232,6 +232,20 @@ func (h *faultLog) rootLog() *faultLog {
 		return h.root
 	}
 	return h
+}
+
+// await reports whether has becomes true within 5 s: the reaper logs a reap
+// after its last Redis write, so the log line may trail the state a test
+// polled for.
+func (h *faultLog) await(msg string, kv ...any) bool {
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if h.has(msg, kv...) {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+	}
 }
 
 // has reports whether a record with message msg and the given key, value
