@@ -1,20 +1,26 @@
 // Package session is the gateway protocol's Redis model and the Go push API:
 // the keys, channels, envelopes and Lua scripts that gateways and push callers
-// share (docs/redis-protocol.md), and the Store that reads and writes them,
-// the Go equivalent of GatewayWorker's GatewayClient.
+// share (docs/redis-protocol.md), and the types that read and write them.
 //
-// What is here, by consumer (one Store type today; the files say who calls
-// what):
+// One type per consumer, all sharing one unexported core (the client, the key
+// builder, the options) on which every unexported method lives:
 //
-//   - push callers (httpapi, pushapi, gatewayworker, any Go app): sends
-//     (push.go), membership and binding (membership.go), sessions and
-//     queries (query.go);
-//   - gateways: registering and forgetting clients, liveness and re-assert
-//     (gatewayside.go, pergateway.go), the inbox subscription (inbox.go);
-//   - every process: the reaper that cleans up after crashed gateways
+//   - Push, the push API and the Go equivalent of GatewayWorker's
+//     GatewayClient, for push callers (httpapi, pushapi, gatewayworker, any
+//     Go app): sends (push.go), membership and binding (membership.go),
+//     sessions and queries (query.go), one gateway's share (pergateway.go);
+//   - Registry, for gateways: registering and forgetting clients, liveness
+//     and re-assert (gatewayside.go), the inbox subscription (inbox.go),
+//     forgetting stale clients after an outage (ForgetStaleClients);
+//   - Reaper, for every process: cleaning up after crashed gateways
 //     (reaper.go);
-//   - the events stream that business workers consume (events.go,
-//     events_consumer.go).
+//   - Events, the events stream that gateways append to and business workers
+//     consume (events.go, events_consumer.go);
+//   - Recovery, recoverable groups' logs (recover.go).
+//
+// New and Open return a Store holding the five over one client; its fields
+// are the parts (store.Push, store.Registry, …) and, being embedded, also
+// lend it their methods for tools and tests that use several.
 //
 // The chat app's own data (rooms, history, logins, rate limits) is not here:
 // it lives in package chatdata, which builds its own keys.
@@ -24,12 +30,12 @@
 // that build a name from the prefix are checked against keys.go
 // (lua_keys_test.go).
 //
-// Concurrency and lifecycle: a Store is safe for concurrent use. Open dials,
+// Concurrency and lifecycle: a Store and each part are safe for concurrent use. Open dials,
 // pings and returns a Store that owns its client (Close it); New wraps a
 // caller's client and Close leaves it alone; Dial returns a client for a
-// process that builds several stores over one pool. Every call that does I/O
+// process that builds several stores over one pool (session's and chatdata's). Every call that does I/O
 // takes a ctx, and its deadline reaches the socket (ContextTimeoutEnabled).
-// Listen and RunReaper block until their ctx ends and start no goroutine that
+// Registry.Listen and Reaper.RunReaper block until their ctx ends and start no goroutine that
 // outlives them.
 //
 // Delivery and read-your-writes: delivery is at-most-once over Redis pub/sub.

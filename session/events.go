@@ -62,7 +62,12 @@ func (e *Event) fields() []any {
 
 // AppendEvent adds e to the events stream, trimmed to about maxLen entries
 // (DefaultEventsMaxLen when maxLen <= 0).
-func (s *Store) AppendEvent(ctx context.Context, e *Event, maxLen int64) error {
+func (s *Events) AppendEvent(ctx context.Context, e *Event, maxLen int64) error {
+	return s.appendEvent(ctx, e, maxLen)
+}
+
+// appendEvent is AppendEvent, shared with the reaper.
+func (s *core) appendEvent(ctx context.Context, e *Event, maxLen int64) error {
 	if maxLen <= 0 {
 		maxLen = DefaultEventsMaxLen
 	}
@@ -76,4 +81,4 @@ func (s *Store) AppendEvent(ctx context.Context, e *Event, maxLen int64) error {
 }
 
 // EventsStream returns the name of the events stream, for consumers.
-func (s *Store) EventsStream() string { return string(s.k.events()) }
+func (s *Events) EventsStream() string { return string(s.k.events()) }

@@ -21,14 +21,14 @@ type StreamEvent struct {
 // creating the stream if needed (XGROUP CREATE … $ MKSTREAM). A new group
 // starts at the end: events appended before it existed are not delivered.
 // An existing group is left alone.
-func (s *Store) EnsureEventsGroup(ctx context.Context, group string) error {
+func (s *Events) EnsureEventsGroup(ctx context.Context, group string) error {
 	return s.EnsureEventsGroupFrom(ctx, group, "$")
 }
 
 // EnsureEventsGroupFrom is EnsureEventsGroup with the group starting after
 // stream id from: "0" delivers every event still in the stream, "$" only new
 // ones. An existing group is left where it is.
-func (s *Store) EnsureEventsGroupFrom(ctx context.Context, group, from string) error {
+func (s *Events) EnsureEventsGroupFrom(ctx context.Context, group, from string) error {
 	err := s.rdb.XGroupCreateMkStream(ctx, string(s.k.events()), group, from).Err()
 	if err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return nil
@@ -41,7 +41,7 @@ func (s *Store) EnsureEventsGroupFrom(ctx context.Context, group, from string) e
 // no error when none arrived. ErrNoConsumerGroup means the group is gone.
 // Each event must be acknowledged with AckEvents once handled; unacknowledged
 // ones are redelivered to whoever claims them (ClaimStaleEvents).
-func (s *Store) ReadEvents(ctx context.Context, group, consumer string, count int64, block time.Duration) ([]StreamEvent, error) {
+func (s *Events) ReadEvents(ctx context.Context, group, consumer string, count int64, block time.Duration) ([]StreamEvent, error) {
 	return s.readGroup(ctx, group, consumer, ">", count, block)
 }
 
@@ -50,12 +50,12 @@ func (s *Store) ReadEvents(ctx context.Context, group, consumer string, count in
 // what it fetched before a restart), oldest first, without waiting. An entry
 // trimmed from the stream while pending comes back with a zero Event (Type
 // ""): acknowledge it and move on.
-func (s *Store) ReadPendingEvents(ctx context.Context, group, consumer string, count int64) ([]StreamEvent, error) {
+func (s *Events) ReadPendingEvents(ctx context.Context, group, consumer string, count int64) ([]StreamEvent, error) {
 	return s.readGroup(ctx, group, consumer, "0", count, 0)
 }
 
 // readGroup is XREADGROUP on the events stream from id (">" new, "0" pending).
-func (s *Store) readGroup(ctx context.Context, group, consumer, id string, count int64, block time.Duration) ([]StreamEvent, error) {
+func (s *core) readGroup(ctx context.Context, group, consumer, id string, count int64, block time.Duration) ([]StreamEvent, error) {
 	if block <= 0 {
 		block = -1 // go-redis: negative omits BLOCK
 	}
@@ -82,7 +82,7 @@ func (s *Store) readGroup(ctx context.Context, group, consumer, id string, count
 // did not acknowledge within minIdle (XAUTOCLAIM), scanning from start ("0-0"
 // for the beginning). It returns the claimed events and the cursor to pass
 // next time ("0-0" when the scan wrapped around).
-func (s *Store) ClaimStaleEvents(ctx context.Context, group, consumer string, minIdle time.Duration, start string, count int64) ([]StreamEvent, string, error) {
+func (s *Events) ClaimStaleEvents(ctx context.Context, group, consumer string, minIdle time.Duration, start string, count int64) ([]StreamEvent, string, error) {
 	if start == "" {
 		start = "0-0"
 	}
@@ -105,7 +105,7 @@ func (s *Store) ClaimStaleEvents(ctx context.Context, group, consumer string, mi
 // there are none. It returns the events and the id to pass next time (after
 // itself when none arrived). For a single reader that may miss events while
 // it is down; workers that must not miss any use a group (ReadEvents).
-func (s *Store) TailEvents(ctx context.Context, after string, count int64, block time.Duration) ([]StreamEvent, string, error) {
+func (s *Events) TailEvents(ctx context.Context, after string, count int64, block time.Duration) ([]StreamEvent, string, error) {
 	if block <= 0 {
 		block = -1 // go-redis: negative omits BLOCK
 	}
@@ -129,7 +129,7 @@ func (s *Store) TailEvents(ctx context.Context, after string, count int64, block
 }
 
 // AckEvents acknowledges handled events of group.
-func (s *Store) AckEvents(ctx context.Context, group string, ids ...string) error {
+func (s *Events) AckEvents(ctx context.Context, group string, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}

@@ -28,7 +28,7 @@ type ClientState struct {
 // RegisterClient writes a connection's state to Redis in one round trip:
 // its hash, its gateway's client set, and, when set, its uid binding, groups
 // and session (used at connect and to re-assert state after data loss).
-func (s *Store) RegisterClient(ctx context.Context, c *ClientState) error {
+func (s *Registry) RegisterClient(ctx context.Context, c *ClientState) error {
 	pipe := s.rdb.Pipeline()
 	s.registerPipe(ctx, pipe, c)
 	_, err := pipe.Exec(ctx)
@@ -36,7 +36,7 @@ func (s *Store) RegisterClient(ctx context.Context, c *ClientState) error {
 }
 
 // RegisterClients is RegisterClient for many connections, pipelined in batches.
-func (s *Store) RegisterClients(ctx context.Context, cs []*ClientState) error {
+func (s *Registry) RegisterClients(ctx context.Context, cs []*ClientState) error {
 	const batch = 200
 	for start := 0; start < len(cs); start += batch {
 		pipe := s.rdb.Pipeline()
@@ -50,7 +50,7 @@ func (s *Store) RegisterClients(ctx context.Context, cs []*ClientState) error {
 	return nil
 }
 
-func (s *Store) registerPipe(ctx context.Context, pipe redis.Pipeliner, c *ClientState) {
+func (s *core) registerPipe(ctx context.Context, pipe redis.Pipeliner, c *ClientState) {
 	fields := make([]any, 0, 8+2*len(c.Session))
 	fields = append(fields, fieldGateway, c.Gateway, fieldIP, c.IP, fieldAt, strconv.FormatInt(c.ConnectedAt.UnixMilli(), 10))
 	if c.Uid != "" {
@@ -78,7 +78,12 @@ func (s *Store) registerPipe(ctx context.Context, pipe redis.Pipeliner, c *Clien
 // too, so a join or bind that raced the close leaves nothing behind. It
 // returns the state Redis held (uid, groups and app session), which the caller
 // may report (close events, room notices).
-func (s *Store) ForgetClient(ctx context.Context, c *ClientState) (*ClientState, error) {
+func (s *Registry) ForgetClient(ctx context.Context, c *ClientState) (*ClientState, error) {
+	return s.forgetClient(ctx, c)
+}
+
+// forgetClient is ForgetClient, shared with the reaper.
+func (s *core) forgetClient(ctx context.Context, c *ClientState) (*ClientState, error) {
 	const op = "forget client"
 	res, err := scriptClientForget.Run(ctx, s.rdb, []string{string(s.k.client(c.ID)), string(s.k.clientGroups(c.ID))}).Slice()
 	if err != nil {
@@ -113,7 +118,7 @@ func (s *Store) ForgetClient(ctx context.Context, c *ClientState) (*ClientState,
 
 // removeMemberships takes cid out of groups and uid sets (and, when fromGateway, out of
 // its gateway's client set), then drops emptied groups and uids from their indexes.
-func (s *Store) removeMemberships(ctx context.Context, cid, gw string, groups, uids []string, fromGateway bool) error {
+func (s *core) removeMemberships(ctx context.Context, cid, gw string, groups, uids []string, fromGateway bool) error {
 	pipe := s.rdb.Pipeline()
 	gLeft := make([]*redis.Cmd, len(groups))
 	for i, g := range groups {
@@ -153,7 +158,7 @@ func (s *Store) removeMemberships(ctx context.Context, cid, gw string, groups, u
 // UndoStray undoes in Redis what a join or bind envelope recorded for a client
 // its gateway no longer holds (the client closed while the operation was in
 // flight). Gateways call it for such envelopes; other ops need no undo.
-func (s *Store) UndoStray(ctx context.Context, gw string, env *Envelope, cid string) error {
+func (s *Registry) UndoStray(ctx context.Context, gw string, env *Envelope, cid string) error {
 	switch env.Op {
 	case OpJoin:
 		return wrap("undo stray join", s.removeMemberships(ctx, cid, gw, env.Groups, nil, false))
@@ -167,7 +172,7 @@ func (s *Store) UndoStray(ctx context.Context, gw string, env *Envelope, cid str
 // gateway. It reports whether the key was still there: false on a gateway's
 // first call, or after Redis lost its data (restart without persistence,
 // FLUSHALL), when the gateway must re-assert its connections.
-func (s *Store) MarkAlive(ctx context.Context, gw string, ttl time.Duration) (existed bool, err error) {
+func (s *Registry) MarkAlive(ctx context.Context, gw string, ttl time.Duration) (existed bool, err error) {
 	pipe := s.rdb.Pipeline()
 	prev := pipe.SetArgs(ctx, string(s.k.gwAlive(gw)), strconv.FormatInt(time.Now().UnixMilli(), 10), redis.SetArgs{TTL: ttl, Get: true})
 	pipe.SAdd(ctx, string(s.k.gateways()), gw)
@@ -179,7 +184,12 @@ func (s *Store) MarkAlive(ctx context.Context, gw string, ttl time.Duration) (ex
 
 // RemoveGateway deletes a gateway's own keys (client set, liveness key) and
 // unregisters it. Call it after forgetting its clients, on shutdown.
-func (s *Store) RemoveGateway(ctx context.Context, gw string) error {
+func (s *Registry) RemoveGateway(ctx context.Context, gw string) error {
+	return s.removeGateway(ctx, gw)
+}
+
+// removeGateway is RemoveGateway, shared with the reaper.
+func (s *core) removeGateway(ctx context.Context, gw string) error {
 	pipe := s.rdb.Pipeline()
 	pipe.Del(ctx, string(s.k.gwClients(gw)), string(s.k.gwAlive(gw)))
 	pipe.SRem(ctx, string(s.k.gateways()), gw)

@@ -39,7 +39,7 @@ type ListenOptions struct {
 // Listen subscribes to gateway gw's inbox and the broadcast channel and
 // calls h for each envelope until ctx ends. It reconnects with backoff by
 // itself, and returns only ctx's error.
-func (s *Store) Listen(ctx context.Context, gw string, h InboxHandler, opts *ListenOptions) error {
+func (s *Registry) Listen(ctx context.Context, gw string, h InboxHandler, opts *ListenOptions) error {
 	var o ListenOptions
 	if opts != nil {
 		o = *opts
@@ -94,7 +94,7 @@ func (f handlerFunc) SubscriptionChanged(up bool) { f.sub(up) }
 
 // receive reads one PubSub until ctx ends. want is the number of channels it
 // subscribes to: the subscription is up once that many confirmations arrived.
-func (s *Store) receive(ctx context.Context, ps *redis.PubSub, want int, h InboxHandler, o *ListenOptions) error {
+func (s *core) receive(ctx context.Context, ps *redis.PubSub, want int, h InboxHandler, o *ListenOptions) error {
 	// A blocked read does not watch ctx (only deadlines reach the socket):
 	// closing the PubSub is what ends it promptly.
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })

@@ -22,7 +22,7 @@ import (
 // membership and the client's gateway has it queued in its inbox, so a
 // following SendToGroup reaches the client. One round trip (op_join.lua);
 // on Cluster two.
-func (s *Store) JoinGroup(ctx context.Context, cid, gid string) error {
+func (s *Push) JoinGroup(ctx context.Context, cid, gid string) error {
 	gw, err := gatewayOf(cid)
 	if err == nil {
 		err = validID(gid)
@@ -38,7 +38,7 @@ func (s *Store) JoinGroup(ctx context.Context, cid, gid string) error {
 }
 
 // joinOp runs op_join.lua: one round trip.
-func (s *Store) joinOp(ctx context.Context, cid, gw, gid string) error {
+func (s *core) joinOp(ctx context.Context, cid, gw, gid string) error {
 	env := Envelope{Op: OpJoin, Clients: []string{cid}, Groups: []string{gid}}
 	keys := []string{string(s.k.client(cid)), string(s.k.clientGroups(cid)),
 		string(s.k.group(gid)), string(s.k.groupGateways(gid)), string(s.k.groups())}
@@ -51,7 +51,7 @@ func (s *Store) joinOp(ctx context.Context, cid, gw, gid string) error {
 
 // joinSteps is JoinGroup for Cluster: client_join.lua, then one pipeline
 // (group_join.lua, SADD groups, SPUBLISH): two round trips.
-func (s *Store) joinSteps(ctx context.Context, cid, gw, gid string) error {
+func (s *core) joinSteps(ctx context.Context, cid, gw, gid string) error {
 	ok, err := scriptClientJoin.Run(ctx, s.rdb, []string{string(s.k.client(cid)), string(s.k.clientGroups(cid))}, gid).Int()
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ func (s *Store) joinSteps(ctx context.Context, cid, gw, gid string) error {
 // LeaveGroup removes a client from a group. Leaving a group one is not in is
 // not an error. One round trip (op_leave.lua); on Cluster one, plus two or
 // three when the group emptied.
-func (s *Store) LeaveGroup(ctx context.Context, cid, gid string) error {
+func (s *Push) LeaveGroup(ctx context.Context, cid, gid string) error {
 	gw, err := gatewayOf(cid)
 	if err == nil {
 		err = validID(gid)
@@ -90,7 +90,7 @@ func (s *Store) LeaveGroup(ctx context.Context, cid, gid string) error {
 }
 
 // leaveOp runs op_leave.lua: one round trip.
-func (s *Store) leaveOp(ctx context.Context, cid, gw, gid string) error {
+func (s *core) leaveOp(ctx context.Context, cid, gw, gid string) error {
 	env := Envelope{Op: OpLeave, Clients: []string{cid}, Groups: []string{gid}}
 	keys := []string{string(s.k.clientGroups(cid)), string(s.k.group(gid)),
 		string(s.k.groupGateways(gid)), string(s.k.groups())}
@@ -99,7 +99,7 @@ func (s *Store) leaveOp(ctx context.Context, cid, gw, gid string) error {
 
 // leaveSteps is LeaveGroup for Cluster: one pipeline (SREM, group_leave.lua,
 // SPUBLISH), then drop-if-empty when the group emptied.
-func (s *Store) leaveSteps(ctx context.Context, cid, gw, gid string) error {
+func (s *core) leaveSteps(ctx context.Context, cid, gw, gid string) error {
 	env := Envelope{Op: OpLeave, Clients: []string{cid}, Groups: []string{gid}}
 	pipe := s.rdb.Pipeline()
 	pipe.SRem(ctx, string(s.k.clientGroups(cid)), gid)
@@ -116,7 +116,7 @@ func (s *Store) leaveSteps(ctx context.Context, cid, gw, gid string) error {
 
 // Ungroup dissolves a group: every member leaves it. One round trip
 // (op_ungroup.lua); on Cluster two, plus two or three for drop-if-empty.
-func (s *Store) Ungroup(ctx context.Context, gid string) error {
+func (s *Push) Ungroup(ctx context.Context, gid string) error {
 	err := validID(gid)
 	if err == nil {
 		if s.sharded {
@@ -129,7 +129,7 @@ func (s *Store) Ungroup(ctx context.Context, gid string) error {
 }
 
 // ungroupOp runs op_ungroup.lua: one round trip.
-func (s *Store) ungroupOp(ctx context.Context, gid string) error {
+func (s *core) ungroupOp(ctx context.Context, gid string) error {
 	env := Envelope{Op: OpUngroup, Groups: []string{gid}}
 	keys := []string{string(s.k.group(gid)), string(s.k.groupGateways(gid)), string(s.k.groups())}
 	return scriptOpUngroup.Run(ctx, s.rdb, keys, gid, s.k.p, env.encode()).Err()
@@ -137,7 +137,7 @@ func (s *Store) ungroupOp(ctx context.Context, gid string) error {
 
 // ungroupSteps is Ungroup for Cluster: group_dissolve.lua, one pipeline (SREM
 // per member, SPUBLISH per gateway), then drop-if-empty.
-func (s *Store) ungroupSteps(ctx context.Context, gid string) error {
+func (s *core) ungroupSteps(ctx context.Context, gid string) error {
 	res, err := scriptGroupDissolve.Run(ctx, s.rdb, []string{string(s.k.group(gid)), string(s.k.groupGateways(gid))}).Slice()
 	if err != nil {
 		return err
@@ -161,7 +161,7 @@ func (s *Store) ungroupSteps(ctx context.Context, gid string) error {
 // BindUid binds a live client to uid (one uid may have many clients). A client
 // bound to another uid is moved. One round trip (op_bind.lua); on Cluster two,
 // plus two or three when the previous uid emptied.
-func (s *Store) BindUid(ctx context.Context, cid, uid string) error {
+func (s *Push) BindUid(ctx context.Context, cid, uid string) error {
 	gw, err := gatewayOf(cid)
 	if err == nil {
 		err = validID(uid)
@@ -177,7 +177,7 @@ func (s *Store) BindUid(ctx context.Context, cid, uid string) error {
 }
 
 // bindOp runs op_bind.lua: one round trip.
-func (s *Store) bindOp(ctx context.Context, cid, gw, uid string) error {
+func (s *core) bindOp(ctx context.Context, cid, gw, uid string) error {
 	env := Envelope{Op: OpBind, Clients: []string{cid}, Uids: []string{uid}}
 	keys := []string{string(s.k.client(cid)), string(s.k.uid(uid)), string(s.k.uids())}
 	ok, err := scriptOpBind.Run(ctx, s.rdb, keys, uid, cid, s.k.p, string(s.k.inbox(gw)), env.encode()).Int()
@@ -190,7 +190,7 @@ func (s *Store) bindOp(ctx context.Context, cid, gw, uid string) error {
 // bindSteps is BindUid for Cluster: client_bind.lua, one pipeline (SADD uid,
 // SADD uids, uid_remove.lua on a previous uid, SPUBLISH), then drop-if-empty
 // of the previous uid when it emptied.
-func (s *Store) bindSteps(ctx context.Context, cid, gw, uid string) error {
+func (s *core) bindSteps(ctx context.Context, cid, gw, uid string) error {
 	res, err := scriptClientBind.Run(ctx, s.rdb, []string{string(s.k.client(cid))}, uid).Slice()
 	if err != nil {
 		return err
@@ -222,7 +222,7 @@ func (s *Store) bindSteps(ctx context.Context, cid, gw, uid string) error {
 // UnbindUid undoes BindUid. Unbinding a client that is not bound to uid is not
 // an error. One round trip (op_unbind.lua); on Cluster one, plus two or three
 // when the uid emptied.
-func (s *Store) UnbindUid(ctx context.Context, cid, uid string) error {
+func (s *Push) UnbindUid(ctx context.Context, cid, uid string) error {
 	gw, err := gatewayOf(cid)
 	if err == nil {
 		err = validID(uid)
@@ -238,7 +238,7 @@ func (s *Store) UnbindUid(ctx context.Context, cid, uid string) error {
 }
 
 // unbindOp runs op_unbind.lua: one round trip.
-func (s *Store) unbindOp(ctx context.Context, cid, gw, uid string) error {
+func (s *core) unbindOp(ctx context.Context, cid, gw, uid string) error {
 	env := Envelope{Op: OpUnbind, Clients: []string{cid}, Uids: []string{uid}}
 	keys := []string{string(s.k.client(cid)), string(s.k.uid(uid)), string(s.k.uids())}
 	return scriptOpUnbind.Run(ctx, s.rdb, keys, uid, cid, string(s.k.inbox(gw)), env.encode()).Err()
@@ -246,7 +246,7 @@ func (s *Store) unbindOp(ctx context.Context, cid, gw, uid string) error {
 
 // unbindSteps is UnbindUid for Cluster: one pipeline (client_unbind.lua,
 // uid_remove.lua, SPUBLISH), then drop-if-empty when the uid emptied.
-func (s *Store) unbindSteps(ctx context.Context, cid, gw, uid string) error {
+func (s *core) unbindSteps(ctx context.Context, cid, gw, uid string) error {
 	env := Envelope{Op: OpUnbind, Clients: []string{cid}, Uids: []string{uid}}
 	pipe := s.rdb.Pipeline()
 	scriptClientUnbind.Eval(ctx, pipe, []string{string(s.k.client(cid))}, uid)
@@ -265,7 +265,7 @@ func (s *Store) unbindSteps(ctx context.Context, cid, gw, uid string) error {
 // set gained a member meanwhile. Joiners add to set before index, so
 // whichever order the two callers interleave in, index ends up right. The
 // steps are sequential on purpose: on Cluster they run on different nodes.
-func (s *Store) dropIfEmpty(ctx context.Context, index Key, member string, set Key) error {
+func (s *core) dropIfEmpty(ctx context.Context, index Key, member string, set Key) error {
 	if err := s.rdb.SRem(ctx, string(index), member).Err(); err != nil {
 		return err
 	}

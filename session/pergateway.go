@@ -38,7 +38,7 @@ func OwnedBy(cid, gw string) bool {
 // holds, and tells gw; members on other gateways stay (GatewayWorker's
 // ungroup, which each gateway applies to its own members). Two round trips,
 // plus two or three when the group emptied.
-func (s *Store) UngroupOnGateway(ctx context.Context, gid, gw string) error {
+func (s *Push) UngroupOnGateway(ctx context.Context, gid, gw string) error {
 	const op = "ungroup on gateway"
 	if err := validID(gid); err != nil {
 		return wrap(op, err)
@@ -66,20 +66,20 @@ func (s *Store) UngroupOnGateway(ctx context.Context, gid, gw string) error {
 }
 
 // ClientCountOnGateway returns the number of live connections gateway gw holds.
-func (s *Store) ClientCountOnGateway(ctx context.Context, gw string) (int64, error) {
+func (s *Push) ClientCountOnGateway(ctx context.Context, gw string) (int64, error) {
 	n, err := s.rdb.SCard(ctx, string(s.k.gwClients(gw))).Result()
 	return n, wrap("client count on gateway", err)
 }
 
 // ClientIDsOnGateway returns the ids of the live connections gateway gw holds.
-func (s *Store) ClientIDsOnGateway(ctx context.Context, gw string) ([]string, error) {
+func (s *Push) ClientIDsOnGateway(ctx context.Context, gw string) ([]string, error) {
 	ids, err := s.rdb.SMembers(ctx, string(s.k.gwClients(gw))).Result()
 	return ids, wrap("client ids on gateway", err)
 }
 
 // GroupCountsOnGateway returns, for each of gids, how many of its members
 // gateway gw holds, in one round trip (from the groups' routing hashes).
-func (s *Store) GroupCountsOnGateway(ctx context.Context, gw string, gids []string) ([]int64, error) {
+func (s *Push) GroupCountsOnGateway(ctx context.Context, gw string, gids []string) ([]int64, error) {
 	const op = "group counts on gateway"
 	for _, gid := range gids {
 		if err := validID(gid); err != nil {
@@ -109,7 +109,7 @@ func (s *Store) GroupCountsOnGateway(ctx context.Context, gw string, gids []stri
 // GroupIDsOnGateway returns the groups with at least one member on gateway
 // gw. It reads every group's routing hash (pipelined): its cost grows with
 // the number of groups.
-func (s *Store) GroupIDsOnGateway(ctx context.Context, gw string) ([]string, error) {
+func (s *Push) GroupIDsOnGateway(ctx context.Context, gw string) ([]string, error) {
 	ids, err := s.groupsHeldBy(ctx, gw)
 	return ids, wrap("group ids on gateway", err)
 }
@@ -133,7 +133,7 @@ type ClientRecord struct {
 // ClientRecords reads the given clients in pipelined batches. The result is
 // aligned with cids: nil for a client that does not exist. Groups are read
 // only when withGroups is set.
-func (s *Store) ClientRecords(ctx context.Context, cids []string, withGroups bool) ([]*ClientRecord, error) {
+func (s *Push) ClientRecords(ctx context.Context, cids []string, withGroups bool) ([]*ClientRecord, error) {
 	out := make([]*ClientRecord, len(cids))
 	for start := 0; start < len(cids); start += readBatch {
 		batch := cids[start:min(start+readBatch, len(cids))]
@@ -170,7 +170,7 @@ func (s *Store) ClientRecords(ctx context.Context, cids []string, withGroups boo
 // gateway. It returns false when the session changed since prev was read
 // (read it again and retry), and ErrNoClient when the client is gone. Field
 // names of next must not start with '_'. Two round trips.
-func (s *Store) ReplaceSessionIf(ctx context.Context, cid string, prev, next SessionState) (bool, error) {
+func (s *Push) ReplaceSessionIf(ctx context.Context, cid string, prev, next SessionState) (bool, error) {
 	const op = "replace session"
 	gw, err := gatewayOf(cid)
 	if err != nil {

@@ -29,7 +29,7 @@ func Exclude(cids ...string) SendOption {
 	return func(o *sendOptions) { o.exclude = append(o.exclude, cids...) }
 }
 
-func (s *Store) sendEnvelope(payload []byte, opts []SendOption) (*Envelope, sendOptions, error) {
+func (s *core) sendEnvelope(payload []byte, opts []SendOption) (*Envelope, sendOptions, error) {
 	var o sendOptions
 	for _, f := range opts {
 		f(&o)
@@ -47,7 +47,7 @@ func (s *Store) sendEnvelope(payload []byte, opts []SendOption) (*Envelope, send
 
 // SendToAll delivers payload as one text frame to every connected client
 // (with OnGateway, to every client of that gateway).
-func (s *Store) SendToAll(ctx context.Context, payload []byte, opts ...SendOption) error {
+func (s *Push) SendToAll(ctx context.Context, payload []byte, opts ...SendOption) error {
 	env, o, err := s.sendEnvelope(payload, opts)
 	if err != nil {
 		return wrap("send to all", err)
@@ -64,13 +64,13 @@ func (s *Store) SendToAll(ctx context.Context, payload []byte, opts ...SendOptio
 
 // SendToClient delivers payload to one client. Like GatewayClient it does not
 // check that the client exists: a message to a closed client is dropped.
-func (s *Store) SendToClient(ctx context.Context, cid string, payload []byte, opts ...SendOption) error {
+func (s *Push) SendToClient(ctx context.Context, cid string, payload []byte, opts ...SendOption) error {
 	return s.SendToClients(ctx, []string{cid}, payload, opts...)
 }
 
 // SendToClients delivers payload to each of cids (one envelope per gateway).
 // With OnGateway, the clients of other gateways are left out.
-func (s *Store) SendToClients(ctx context.Context, cids []string, payload []byte, opts ...SendOption) error {
+func (s *Push) SendToClients(ctx context.Context, cids []string, payload []byte, opts ...SendOption) error {
 	env, o, err := s.sendEnvelope(payload, opts)
 	if err != nil {
 		return wrap("send to clients", err)
@@ -97,31 +97,31 @@ func (s *Store) SendToClients(ctx context.Context, cids []string, payload []byte
 
 // SendToUid delivers payload to every connection bound to uid, in one Redis
 // round trip (two on Cluster).
-func (s *Store) SendToUid(ctx context.Context, uid string, payload []byte, opts ...SendOption) error {
+func (s *Push) SendToUid(ctx context.Context, uid string, payload []byte, opts ...SendOption) error {
 	return s.sendToSets(ctx, "send to uid", []string{uid}, payload, opts, false)
 }
 
 // SendToUids delivers payload to every connection of each uid; a connection
 // reached through several uids gets it once.
-func (s *Store) SendToUids(ctx context.Context, uids []string, payload []byte, opts ...SendOption) error {
+func (s *Push) SendToUids(ctx context.Context, uids []string, payload []byte, opts ...SendOption) error {
 	return s.sendToSets(ctx, "send to uids", uids, payload, opts, false)
 }
 
 // SendToGroup delivers payload to every member of gid, in one Redis round trip
 // whatever the group's size (two on Cluster).
-func (s *Store) SendToGroup(ctx context.Context, gid string, payload []byte, opts ...SendOption) error {
+func (s *Push) SendToGroup(ctx context.Context, gid string, payload []byte, opts ...SendOption) error {
 	return s.sendToSets(ctx, "send to group", []string{gid}, payload, opts, true)
 }
 
 // SendToGroups delivers payload to the members of several groups; a client in
 // several of them gets it once.
-func (s *Store) SendToGroups(ctx context.Context, gids []string, payload []byte, opts ...SendOption) error {
+func (s *Push) SendToGroups(ctx context.Context, gids []string, payload []byte, opts ...SendOption) error {
 	return s.sendToSets(ctx, "send to groups", gids, payload, opts, true)
 }
 
 // sendToSets resolves uids or groups to gateways and publishes one envelope
 // naming all the targets to each gateway, which resolves them locally.
-func (s *Store) sendToSets(ctx context.Context, op string, ids []string, payload []byte, opts []SendOption, groups bool) error {
+func (s *core) sendToSets(ctx context.Context, op string, ids []string, payload []byte, opts []SendOption, groups bool) error {
 	env, o, err := s.sendEnvelope(payload, opts)
 	if err != nil {
 		return wrap(op, err)
@@ -181,7 +181,7 @@ func (s *Store) sendToSets(ctx context.Context, op string, ids []string, payload
 }
 
 // resolveGateways returns the gateways holding members of the given groups or uids.
-func (s *Store) resolveGateways(ctx context.Context, ids []string, groups bool) (map[string]struct{}, error) {
+func (s *core) resolveGateways(ctx context.Context, ids []string, groups bool) (map[string]struct{}, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringSliceCmd, len(ids))
 	for i, id := range ids {
@@ -220,7 +220,7 @@ func gatewayOf(cid string) (string, error) {
 
 // CloseClient closes a client's connection, after sending it payload when
 // payload is not nil (GatewayClient::closeClient with a message).
-func (s *Store) CloseClient(ctx context.Context, cid string, payload []byte) error {
+func (s *Push) CloseClient(ctx context.Context, cid string, payload []byte) error {
 	gw, err := gatewayOf(cid)
 	if err != nil {
 		return wrap("close client", err)
@@ -244,16 +244,16 @@ func validSession(sess Session) ([]any, error) {
 }
 
 // SetSession replaces the app session of a live client.
-func (s *Store) SetSession(ctx context.Context, cid string, sess Session) error {
+func (s *Push) SetSession(ctx context.Context, cid string, sess Session) error {
 	return s.writeSession(ctx, "set session", scriptSessionSet, OpSetSession, cid, sess)
 }
 
 // UpdateSession merges fields into the app session of a live client.
-func (s *Store) UpdateSession(ctx context.Context, cid string, sess Session) error {
+func (s *Push) UpdateSession(ctx context.Context, cid string, sess Session) error {
 	return s.writeSession(ctx, "update session", scriptSessionUpdate, OpUpdateSession, cid, sess)
 }
 
-func (s *Store) writeSession(ctx context.Context, op string, script *redis.Script, eop Op, cid string, sess Session) error {
+func (s *core) writeSession(ctx context.Context, op string, script *redis.Script, eop Op, cid string, sess Session) error {
 	gw, err := gatewayOf(cid)
 	if err != nil {
 		return wrap(op, err)
@@ -279,7 +279,7 @@ func (s *Store) writeSession(ctx context.Context, op string, script *redis.Scrip
 }
 
 // Session returns the app session of a live client, or ErrNoClient.
-func (s *Store) Session(ctx context.Context, cid string) (Session, error) {
+func (s *Push) Session(ctx context.Context, cid string) (Session, error) {
 	if _, err := gatewayOf(cid); err != nil {
 		return nil, wrap("get session", err)
 	}

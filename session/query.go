@@ -12,7 +12,7 @@ import (
 const readBatch = 1000
 
 // IsOnline reports whether a client id names a live connection.
-func (s *Store) IsOnline(ctx context.Context, cid string) (bool, error) {
+func (s *Push) IsOnline(ctx context.Context, cid string) (bool, error) {
 	if _, err := gatewayOf(cid); err != nil {
 		return false, wrap("is online", err)
 	}
@@ -21,7 +21,7 @@ func (s *Store) IsOnline(ctx context.Context, cid string) (bool, error) {
 }
 
 // IsUidOnline reports whether uid has at least one live connection.
-func (s *Store) IsUidOnline(ctx context.Context, uid string) (bool, error) {
+func (s *Push) IsUidOnline(ctx context.Context, uid string) (bool, error) {
 	if err := validID(uid); err != nil {
 		return false, wrap("is uid online", err)
 	}
@@ -30,7 +30,7 @@ func (s *Store) IsUidOnline(ctx context.Context, uid string) (bool, error) {
 }
 
 // UidsOnline reports for each uid whether it has a live connection, in one round trip.
-func (s *Store) UidsOnline(ctx context.Context, uids []string) (map[string]bool, error) {
+func (s *Push) UidsOnline(ctx context.Context, uids []string) (map[string]bool, error) {
 	counts, err := s.cardinalities(ctx, "uids online", uids, s.k.uid)
 	if err != nil {
 		return nil, err
@@ -42,7 +42,7 @@ func (s *Store) UidsOnline(ctx context.Context, uids []string) (map[string]bool,
 	return out, nil
 }
 
-func (s *Store) cardinalities(ctx context.Context, op string, ids []string, key func(string) Key) ([]int64, error) {
+func (s *core) cardinalities(ctx context.Context, op string, ids []string, key func(string) Key) ([]int64, error) {
 	for _, id := range ids {
 		if err := validID(id); err != nil {
 			return nil, wrap(op, err)
@@ -66,7 +66,7 @@ func (s *Store) cardinalities(ctx context.Context, op string, ids []string, key 
 }
 
 // ClientIDsByUid returns the client ids bound to uid.
-func (s *Store) ClientIDsByUid(ctx context.Context, uid string) ([]string, error) {
+func (s *Push) ClientIDsByUid(ctx context.Context, uid string) ([]string, error) {
 	if err := validID(uid); err != nil {
 		return nil, wrap("client ids by uid", err)
 	}
@@ -75,7 +75,7 @@ func (s *Store) ClientIDsByUid(ctx context.Context, uid string) ([]string, error
 }
 
 // ClientIDsByUids returns the client ids bound to each uid, in one round trip.
-func (s *Store) ClientIDsByUids(ctx context.Context, uids []string) (map[string][]string, error) {
+func (s *Push) ClientIDsByUids(ctx context.Context, uids []string) (map[string][]string, error) {
 	keys := make([]Key, len(uids))
 	for i, uid := range uids {
 		if err := validID(uid); err != nil {
@@ -95,7 +95,7 @@ func (s *Store) ClientIDsByUids(ctx context.Context, uids []string) (map[string]
 }
 
 // UidByClient returns the uid a live client is bound to ("" when unbound), or ErrNoClient.
-func (s *Store) UidByClient(ctx context.Context, cid string) (string, error) {
+func (s *Push) UidByClient(ctx context.Context, cid string) (string, error) {
 	if _, err := gatewayOf(cid); err != nil {
 		return "", wrap("uid by client", err)
 	}
@@ -111,7 +111,7 @@ func (s *Store) UidByClient(ctx context.Context, cid string) (string, error) {
 }
 
 // ClientCount returns the number of live connections on all gateways.
-func (s *Store) ClientCount(ctx context.Context) (int64, error) {
+func (s *Push) ClientCount(ctx context.Context) (int64, error) {
 	gws, err := s.rdb.SMembers(ctx, string(s.k.gateways())).Result()
 	if err != nil {
 		return 0, wrap("client count", err)
@@ -138,7 +138,7 @@ func (s *Store) ClientCount(ctx context.Context) (int64, error) {
 }
 
 // ClientIDs returns the ids of all live connections on all gateways.
-func (s *Store) ClientIDs(ctx context.Context) ([]string, error) {
+func (s *Push) ClientIDs(ctx context.Context) ([]string, error) {
 	gws, err := s.rdb.SMembers(ctx, string(s.k.gateways())).Result()
 	if err != nil {
 		return nil, wrap("client ids", err)
@@ -159,7 +159,7 @@ func (s *Store) ClientIDs(ctx context.Context) ([]string, error) {
 }
 
 // ClientCountByGroup returns the number of connections in a group.
-func (s *Store) ClientCountByGroup(ctx context.Context, gid string) (int64, error) {
+func (s *Push) ClientCountByGroup(ctx context.Context, gid string) (int64, error) {
 	if err := validID(gid); err != nil {
 		return 0, wrap("client count by group", err)
 	}
@@ -168,7 +168,7 @@ func (s *Store) ClientCountByGroup(ctx context.Context, gid string) (int64, erro
 }
 
 // ClientIDsByGroup returns the client ids in a group.
-func (s *Store) ClientIDsByGroup(ctx context.Context, gid string) ([]string, error) {
+func (s *Push) ClientIDsByGroup(ctx context.Context, gid string) ([]string, error) {
 	if err := validID(gid); err != nil {
 		return nil, wrap("client ids by group", err)
 	}
@@ -178,7 +178,7 @@ func (s *Store) ClientIDsByGroup(ctx context.Context, gid string) ([]string, err
 
 // SessionsByGroup returns the app session of every live client in a group,
 // keyed by client id.
-func (s *Store) SessionsByGroup(ctx context.Context, gid string) (map[string]Session, error) {
+func (s *Push) SessionsByGroup(ctx context.Context, gid string) (map[string]Session, error) {
 	ids, err := s.ClientIDsByGroup(ctx, gid)
 	if err != nil {
 		return nil, err
@@ -197,7 +197,7 @@ func (s *Store) SessionsByGroup(ctx context.Context, gid string) (map[string]Ses
 }
 
 // UidsByGroup returns the distinct uids bound to clients of a group.
-func (s *Store) UidsByGroup(ctx context.Context, gid string) ([]string, error) {
+func (s *Push) UidsByGroup(ctx context.Context, gid string) ([]string, error) {
 	ids, err := s.ClientIDsByGroup(ctx, gid)
 	if err != nil {
 		return nil, err
@@ -227,31 +227,31 @@ func (s *Store) UidsByGroup(ctx context.Context, gid string) ([]string, error) {
 }
 
 // UidCountByGroup returns the number of distinct uids in a group.
-func (s *Store) UidCountByGroup(ctx context.Context, gid string) (int, error) {
+func (s *Push) UidCountByGroup(ctx context.Context, gid string) (int, error) {
 	uids, err := s.UidsByGroup(ctx, gid)
 	return len(uids), err
 }
 
 // Uids returns every uid with at least one live connection.
-func (s *Store) Uids(ctx context.Context) ([]string, error) {
+func (s *Push) Uids(ctx context.Context) ([]string, error) {
 	uids, err := s.rdb.SMembers(ctx, string(s.k.uids())).Result()
 	return uids, wrap("uids", err)
 }
 
 // UidCount returns the number of uids with at least one live connection.
-func (s *Store) UidCount(ctx context.Context) (int64, error) {
+func (s *Push) UidCount(ctx context.Context) (int64, error) {
 	n, err := s.rdb.SCard(ctx, string(s.k.uids())).Result()
 	return n, wrap("uid count", err)
 }
 
 // GroupIDs returns every group with at least one member.
-func (s *Store) GroupIDs(ctx context.Context) ([]string, error) {
+func (s *Push) GroupIDs(ctx context.Context) ([]string, error) {
 	ids, err := s.rdb.SMembers(ctx, string(s.k.groups())).Result()
 	return ids, wrap("group ids", err)
 }
 
 // members reads several sets in pipelined batches.
-func (s *Store) members(ctx context.Context, keys []Key) ([][]string, error) {
+func (s *core) members(ctx context.Context, keys []Key) ([][]string, error) {
 	out := make([][]string, len(keys))
 	for start := 0; start < len(keys); start += readBatch {
 		batch := keys[start:min(start+readBatch, len(keys))]
@@ -271,7 +271,7 @@ func (s *Store) members(ctx context.Context, keys []Key) ([][]string, error) {
 }
 
 // clientHashes reads client hashes in pipelined batches; a missing client gives an empty map.
-func (s *Store) clientHashes(ctx context.Context, cids []string) ([]map[string]string, error) {
+func (s *core) clientHashes(ctx context.Context, cids []string) ([]map[string]string, error) {
 	out := make([]map[string]string, len(cids))
 	for start := 0; start < len(cids); start += readBatch {
 		batch := cids[start:min(start+readBatch, len(cids))]

@@ -96,7 +96,7 @@ type ReaperOptions struct {
 	OnPass func(reaped int, err error)
 }
 
-func (o *ReaperOptions) withDefaults(s *Store) ReaperOptions {
+func (o *ReaperOptions) withDefaults(s *core) ReaperOptions {
 	c := ReaperOptions{}
 	if o != nil {
 		c = *o
@@ -139,8 +139,8 @@ type Reaped struct {
 // gone, and returns what it did. Gateways being reaped by another process are
 // skipped. It is safe to call concurrently from many processes. An error
 // stops it; what is left is retried on the next call.
-func (s *Store) ReapDeadGateways(ctx context.Context, opts *ReaperOptions) ([]Reaped, error) {
-	o := opts.withDefaults(s)
+func (s *Reaper) ReapDeadGateways(ctx context.Context, opts *ReaperOptions) ([]Reaped, error) {
+	o := opts.withDefaults(s.core)
 	gws, err := s.rdb.SMembers(ctx, string(s.k.gateways())).Result()
 	if err != nil {
 		return nil, wrap("reap: list gateways", err)
@@ -164,7 +164,7 @@ func (s *Store) ReapDeadGateways(ctx context.Context, opts *ReaperOptions) ([]Re
 
 // deadGateways returns the gateways of gws whose liveness key is gone, in
 // one round trip (every process asks every few seconds; most are alive).
-func (s *Store) deadGateways(ctx context.Context, gws []string) ([]string, error) {
+func (s *core) deadGateways(ctx context.Context, gws []string) ([]string, error) {
 	_, dead, err := s.liveness(ctx, gws)
 	return dead, err
 }
@@ -173,7 +173,7 @@ func (s *Store) deadGateways(ctx context.Context, gws []string) ([]string, error
 // whose key is gone, in one round trip. Ids that no gateway could have
 // written are dropped from the gateways set, so that they are not listed
 // forever.
-func (s *Store) liveness(ctx context.Context, gws []string) (alive, dead []string, err error) {
+func (s *core) liveness(ctx context.Context, gws []string) (alive, dead []string, err error) {
 	var valid []string
 	for _, gw := range gws {
 		if validGatewayID(gw) != nil {
@@ -207,7 +207,7 @@ func (s *Store) liveness(ctx context.Context, gws []string) (alive, dead []strin
 
 // LiveGateways returns the registered gateways whose liveness key exists:
 // those running now (a crashed one stays listed until its key expires).
-func (s *Store) LiveGateways(ctx context.Context) ([]string, error) {
+func (s *Push) LiveGateways(ctx context.Context) ([]string, error) {
 	gws, err := s.rdb.SMembers(ctx, string(s.k.gateways())).Result()
 	if err != nil {
 		return nil, wrap("live gateways", err)
@@ -218,7 +218,7 @@ func (s *Store) LiveGateways(ctx context.Context) ([]string, error) {
 
 // reapLock takes or renews gw's reap lock; it returns -1 when gw is alive,
 // 0 when another reaper holds the lock, 1 when the caller holds it.
-func (s *Store) reapLock(ctx context.Context, gw string, o *ReaperOptions) (int, error) {
+func (s *core) reapLock(ctx context.Context, gw string, o *ReaperOptions) (int, error) {
 	n, err := scriptReapLock.Run(ctx, s.rdb, []string{string(s.k.gwAlive(gw)), string(s.k.reapLock(gw))},
 		o.Owner, o.LockTTL.Milliseconds()).Int()
 	if err != nil {
@@ -229,7 +229,7 @@ func (s *Store) reapLock(ctx context.Context, gw string, o *ReaperOptions) (int,
 
 // reapGateway cleans up gw if it is dead and its lock is free; ok reports
 // whether it did anything.
-func (s *Store) reapGateway(ctx context.Context, gw string, o *ReaperOptions) (r Reaped, ok bool, err error) {
+func (s *core) reapGateway(ctx context.Context, gw string, o *ReaperOptions) (r Reaped, ok bool, err error) {
 	start := time.Now()
 	r.Gateway = gw
 	if n, err := s.reapLock(ctx, gw, o); err != nil || n != 1 {
@@ -262,7 +262,7 @@ func (s *Store) reapGateway(ctx context.Context, gw string, o *ReaperOptions) (r
 	if r.Strays, err = s.reapStrays(ctx, gw, o); err != nil {
 		return r, true, err
 	}
-	if err := s.RemoveGateway(ctx, gw); err != nil {
+	if err := s.removeGateway(ctx, gw); err != nil {
 		return r, true, fmt.Errorf("session: reap: %w", err)
 	}
 	o.Logger.Info("reaped crashed gateway", "gateway", gw, "clients", r.Clients, "strays", r.Strays,
@@ -273,7 +273,7 @@ func (s *Store) reapGateway(ctx context.Context, gw string, o *ReaperOptions) (r
 // stillReaping renews gw's lock, which also checks that gw is still dead. If
 // not (it came back, or the lock expired and another reaper took over) it
 // marks r partial, logs why, and returns false: the caller stops.
-func (s *Store) stillReaping(ctx context.Context, gw string, o *ReaperOptions, r *Reaped) bool {
+func (s *core) stillReaping(ctx context.Context, gw string, o *ReaperOptions, r *Reaped) bool {
 	n, err := s.reapLock(ctx, gw, o)
 	if err == nil && n == 1 {
 		return true
@@ -294,7 +294,7 @@ func (s *Store) stillReaping(ctx context.Context, gw string, o *ReaperOptions, r
 // concurrency, appending a close event for each client whose hash this call
 // deleted. extra holds memberships found outside the client's own records
 // (strays). It returns the number of close events due (hashes deleted).
-func (s *Store) forgetAll(ctx context.Context, gw string, cids []string, extra map[string]*stray, reason string, o *ReaperOptions) (int, error) {
+func (s *core) forgetAll(ctx context.Context, gw string, cids []string, extra map[string]*stray, reason string, o *ReaperOptions) (int, error) {
 	var (
 		mu    sync.Mutex
 		n     int
@@ -324,7 +324,7 @@ func (s *Store) forgetAll(ctx context.Context, gw string, cids []string, extra m
 
 // forgetOne forgets one client of a dead gateway; got reports whether its
 // hash still existed (so that this call owns its close event).
-func (s *Store) forgetOne(ctx context.Context, gw, cid string, extra *stray, reason string, o *ReaperOptions) (got bool, err error) {
+func (s *core) forgetOne(ctx context.Context, gw, cid string, extra *stray, reason string, o *ReaperOptions) (got bool, err error) {
 	c := &ClientState{ID: cid, Gateway: gw}
 	if extra != nil {
 		c.Groups = extra.groups
@@ -332,7 +332,7 @@ func (s *Store) forgetOne(ctx context.Context, gw, cid string, extra *stray, rea
 			c.Uid = extra.uids[0]
 		}
 	}
-	held, err := s.ForgetClient(ctx, c)
+	held, err := s.forgetClient(ctx, c)
 	if err != nil {
 		return false, fmt.Errorf("session: reap %q: %w", gw, err)
 	}
@@ -354,7 +354,7 @@ func (s *Store) forgetOne(ctx context.Context, gw, cid string, extra *stray, rea
 	if ev.Groups == nil {
 		ev.Groups = []string{}
 	}
-	return true, s.AppendEvent(ctx, ev, o.EventsMaxLen)
+	return true, s.appendEvent(ctx, ev, o.EventsMaxLen)
 }
 
 // stray is where a client of a dead gateway was found outside its own records.
@@ -363,7 +363,7 @@ type stray struct{ groups, uids []string }
 // reapStrays finds members of dead gateway gw that are in a group or uid set
 // without being in its client set (a JoinGroup or BindUid that raced the
 // crash: the gateway that would have undone it is gone) and forgets them.
-func (s *Store) reapStrays(ctx context.Context, gw string, o *ReaperOptions) (int, error) {
+func (s *core) reapStrays(ctx context.Context, gw string, o *ReaperOptions) (int, error) {
 	held := func(cid string) bool { g, ok := GatewayOf(cid); return ok && g == gw }
 	found := make(map[string]*stray)
 	add := func(cid string, group, uid string) {
@@ -415,7 +415,7 @@ func (s *Store) reapStrays(ctx context.Context, gw string, o *ReaperOptions) (in
 }
 
 // groupsHeldBy returns the groups whose gateway routing hash still names gw.
-func (s *Store) groupsHeldBy(ctx context.Context, gw string) ([]string, error) {
+func (s *core) groupsHeldBy(ctx context.Context, gw string) ([]string, error) {
 	all, err := s.rdb.SMembers(ctx, string(s.k.groups())).Result()
 	if err != nil {
 		return nil, err
@@ -442,7 +442,7 @@ func (s *Store) groupsHeldBy(ctx context.Context, gw string) ([]string, error) {
 
 // scanSets reads the sets key(id) for ids in batches and calls f for every
 // member that match accepts (every member when match is nil).
-func (s *Store) scanSets(ctx context.Context, ids []string, key func(string) Key, match func(member string) bool, f func(member, id string)) error {
+func (s *core) scanSets(ctx context.Context, ids []string, key func(string) Key, match func(member string) bool, f func(member, id string)) error {
 	keys := make([]Key, len(ids))
 	for i, id := range ids {
 		keys[i] = key(id)
@@ -473,8 +473,8 @@ func (s *Store) scanSets(ctx context.Context, ids []string, key func(string) Key
 // alive; it calls this once Redis answers again (e.g. from its liveness
 // loop, after a failed forget or a re-assert). A client closing at that very
 // moment may get a second close event from the gateway's own close path.
-func (s *Store) ForgetStaleClients(ctx context.Context, gw string, held func(cid string) bool, opts *ReaperOptions) (int, error) {
-	o := opts.withDefaults(s)
+func (s *Registry) ForgetStaleClients(ctx context.Context, gw string, held func(cid string) bool, opts *ReaperOptions) (int, error) {
+	o := opts.withDefaults(s.core)
 	cids, err := s.rdb.SMembers(ctx, string(s.k.gwClients(gw))).Result()
 	if err != nil {
 		return 0, wrap(fmt.Sprintf("forget stale clients of %q", gw), err)
@@ -496,8 +496,8 @@ func (s *Store) ForgetStaleClients(ctx context.Context, gw string, held func(cid
 // interval <= 0) until ctx ends, then returns nil. Failures (Redis down) are
 // logged and retried with exponential backoff up to 30s. Run it in every
 // process that has a Store: any survivor can clean up after a crash.
-func (s *Store) RunReaper(ctx context.Context, interval time.Duration, opts *ReaperOptions) error {
-	o := opts.withDefaults(s)
+func (s *Reaper) RunReaper(ctx context.Context, interval time.Duration, opts *ReaperOptions) error {
+	o := opts.withDefaults(s.core)
 	if interval <= 0 {
 		interval = DefaultReaperInterval
 	}
@@ -552,7 +552,7 @@ func jitter(d time.Duration) time.Duration {
 // still have clients in a group or uid set, and cleans up those that were
 // already suspects in the previous sweep (a gateway starting up may hold
 // clients for a moment before it registers). It returns the new suspects.
-func (s *Store) sweepOrphans(ctx context.Context, prev map[string]bool, o *ReaperOptions) (map[string]bool, []Reaped, error) {
+func (s *core) sweepOrphans(ctx context.Context, prev map[string]bool, o *ReaperOptions) (map[string]bool, []Reaped, error) {
 	found, err := s.orphanGateways(ctx)
 	if err != nil {
 		return prev, nil, wrap("reap: find orphans", err)
@@ -577,7 +577,7 @@ func (s *Store) sweepOrphans(ctx context.Context, prev map[string]bool, o *Reape
 
 // orphanGateways returns the gateway ids named by group routing hashes or by
 // uid set members that are not in `gateways` and have no liveness key.
-func (s *Store) orphanGateways(ctx context.Context) ([]string, error) {
+func (s *core) orphanGateways(ctx context.Context) ([]string, error) {
 	live, err := s.rdb.SMembers(ctx, string(s.k.gateways())).Result()
 	if err != nil {
 		return nil, err

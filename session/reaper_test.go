@@ -331,7 +331,7 @@ func TestReaperComesBack(t *testing.T) {
 	reapFixture(t, s, "gwb", 2*reapBatch+1)
 	s.reapTestKill(t, "gwb")
 	o := ReaperOptions{Owner: "me", Events: true}
-	o = o.withDefaults(s)
+	o = o.withDefaults(s.core)
 	// Take the lock and forget one batch, as reapGateway does, then revive.
 	if n, err := s.reapLock(ctx, "gwb", &o); err != nil || n != 1 {
 		t.Fatalf("lock = %d, %v", n, err)
@@ -478,7 +478,7 @@ func TestReapOrphans(t *testing.T) {
 	if err := s.rdb.SRem(ctx, string(s.k.gateways()), "gwstarting").Err(); err != nil {
 		t.Fatal(err)
 	}
-	o := (&ReaperOptions{Events: true}).withDefaults(s)
+	o := (&ReaperOptions{Events: true}).withDefaults(s.core)
 	suspects, got, err := s.sweepOrphans(ctx, nil, &o)
 	if err != nil || len(got) != 0 || !reflectEqualKeys(suspects, "gworphan") {
 		t.Fatalf("first sweep = %v, %+v, %v; want suspect gworphan only, nothing reaped", suspects, got, err)

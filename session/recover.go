@@ -73,7 +73,7 @@ type RecoveryOptions struct {
 // logged. A group that already has a log keeps it (and its epoch); its limits
 // are set to opts (nil: the store's defaults). It returns the log's epoch and
 // latest seq.
-func (s *Store) EnableRecovery(ctx context.Context, gid string, opts *RecoveryOptions) (epoch string, seq int64, err error) {
+func (s *Recovery) EnableRecovery(ctx context.Context, gid string, opts *RecoveryOptions) (epoch string, seq int64, err error) {
 	if err := validID(gid); err != nil {
 		return "", 0, wrap("enable recovery", err)
 	}
@@ -95,7 +95,7 @@ func (s *Store) EnableRecovery(ctx context.Context, gid string, opts *RecoveryOp
 // reader that knows epoch ("" accepts any epoch). The result carries the
 // log's current epoch and seq even with ErrEpochChanged or ErrLogTrimmed, so
 // that the reader can start again from there; with ErrNoLog it is nil.
-func (s *Store) GroupLogSince(ctx context.Context, gid, epoch string, since int64) (*GroupLog, error) {
+func (s *Recovery) GroupLogSince(ctx context.Context, gid, epoch string, since int64) (*GroupLog, error) {
 	const op = "read group log"
 	if err := validID(gid); err != nil {
 		return nil, wrap(op, err)
@@ -140,7 +140,7 @@ func parseGroupLog(gid, epoch string, since int64, res []any) (*GroupLog, error)
 // the group has a log or o.recoverable. On Cluster the script runs in the
 // group's slot and the publishes follow (order between concurrent senders is
 // then restored by clients from seq).
-func (s *Store) sendGroupLogged(ctx context.Context, gid string, env *Envelope, o *sendOptions) error {
+func (s *core) sendGroupLogged(ctx context.Context, gid string, env *Envelope, o *sendOptions) error {
 	payload := env.Payload
 	e := *env
 	e.Payload = ""
@@ -177,7 +177,7 @@ func (s *Store) sendGroupLogged(ctx context.Context, gid string, env *Envelope, 
 }
 
 // loggedGroups returns which of gids have a recovery log (one round trip).
-func (s *Store) loggedGroups(ctx context.Context, gids []string) (map[string]bool, error) {
+func (s *core) loggedGroups(ctx context.Context, gids []string) (map[string]bool, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, len(gids))
 	for i, gid := range gids {
@@ -198,7 +198,7 @@ func (s *Store) loggedGroups(ctx context.Context, gids []string) (map[string]boo
 // sendGroupsLogged sends to several groups: each group that has a log (or,
 // with Recoverable, every group) gets its own logged send; the others share
 // one plain send. It returns the groups left for the plain send.
-func (s *Store) sendGroupsLogged(ctx context.Context, gids []string, env *Envelope, o *sendOptions) ([]string, error) {
+func (s *core) sendGroupsLogged(ctx context.Context, gids []string, env *Envelope, o *sendOptions) ([]string, error) {
 	logged := map[string]bool{}
 	if !o.recoverable {
 		var err error
@@ -229,7 +229,7 @@ func newEpoch() string {
 }
 
 // IsMember reports whether client cid is in group gid.
-func (s *Store) IsMember(ctx context.Context, gid, cid string) (bool, error) {
+func (s *Recovery) IsMember(ctx context.Context, gid, cid string) (bool, error) {
 	ok, err := s.rdb.SIsMember(ctx, string(s.k.group(gid)), cid).Result()
 	return ok, wrap("check group member", err)
 }

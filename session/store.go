@@ -8,7 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Options configures a Store. The zero value is ready to use.
+// Options configures a Store (all its parts). The zero value is ready to use.
 type Options struct {
 	// Prefix starts every key and channel name. Default "chat:". It must not
 	// contain braces (they are Cluster hash tags).
@@ -24,15 +24,10 @@ type Options struct {
 	GroupLogAge time.Duration
 }
 
-// Store is the Redis model of chatgate and its push API: the Go equivalent of
-// GatewayWorker's GatewayClient. It is safe for concurrent use.
-//
-// Delivery is at-most-once over Redis pub/sub. Ordering and read-your-writes
-// hold per caller: every operation on a client goes to the inbox channel of the
-// gateway that holds it, and that gateway applies its inbox in order, so a
-// caller that returns from JoinGroup and then calls SendToGroup reaches the new
-// member.
-type Store struct {
+// core is what the parts of a Store share: the client, the key builder, the
+// scripts (package-level, scripts.go) and the options. Every unexported
+// method lives on core, so that any part can call it.
+type core struct {
 	rdb     redis.UniversalClient
 	k       keys
 	sharded bool // Redis Cluster: inboxes use SPUBLISH/SSUBSCRIBE
@@ -40,6 +35,49 @@ type Store struct {
 	owned   bool          // Open created rdb; Close closes it
 	logSize int           // Options.GroupLogSize
 	logAge  time.Duration // Options.GroupLogAge
+}
+
+// Push is the push API: the Go equivalent of GatewayWorker's GatewayClient
+// (sends, uid and group operations, sessions, queries). It is what the HTTP
+// push API, the GatewayWorker listener and the chat app call. It is safe for
+// concurrent use.
+//
+// Delivery is at-most-once over Redis pub/sub. Ordering and read-your-writes
+// hold per caller: every operation on a client goes to the inbox channel of the
+// gateway that holds it, and that gateway applies its inbox in order, so a
+// caller that returns from JoinGroup and then calls SendToGroup reaches the new
+// member.
+type Push struct{ *core }
+
+// Registry is the gateway's side: registering and forgetting its clients,
+// its inbox (Listen), its liveness, and forgetting stale records. Each
+// gateway process uses one. It is safe for concurrent use.
+type Registry struct{ *core }
+
+// Reaper cleans up after dead gateways (ReapDeadGateways, RunReaper, the
+// orphan sweep). It is safe for concurrent use, also across processes.
+type Reaper struct{ *core }
+
+// Events is the events stream: gateways append connect, close and message
+// events; workers read, acknowledge and claim them through consumer groups.
+// It is safe for concurrent use.
+type Events struct{ *core }
+
+// Recovery manages recoverable groups' logs: enabling a group's log and
+// reading what a reconnecting client missed. It is safe for concurrent use.
+type Recovery struct{ *core }
+
+// Store holds the parts of chatgate's Redis model over one client: hand each
+// consumer the part it uses (store.Push, store.Registry, …). The parts are
+// embedded, so a tool or test that uses several can call their methods on
+// the Store directly. It is safe for concurrent use.
+type Store struct {
+	*Push
+	*Registry
+	*Reaper
+	*Events
+	*Recovery
+	*core
 }
 
 // New returns a Store over rdb. The client should be created with
@@ -67,7 +105,8 @@ func New(rdb redis.UniversalClient, opts *Options) *Store {
 		o.GroupLogAge = DefaultGroupLogAge
 	}
 	_, sharded := rdb.(*redis.ClusterClient)
-	return &Store{rdb: rdb, k: keys{o.Prefix}, sharded: sharded, log: o.Logger, logSize: o.GroupLogSize, logAge: o.GroupLogAge}
+	c := &core{rdb: rdb, k: keys{o.Prefix}, sharded: sharded, log: o.Logger, logSize: o.GroupLogSize, logAge: o.GroupLogAge}
+	return &Store{Push: &Push{c}, Registry: &Registry{c}, Reaper: &Reaper{c}, Events: &Events{c}, Recovery: &Recovery{c}, core: c}
 }
 
 // Ping checks that Redis answers.
@@ -79,7 +118,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // publish sends an envelope to one gateway's inbox.
-func (s *Store) publish(ctx context.Context, gw string, msg []byte) error {
+func (s *core) publish(ctx context.Context, gw string, msg []byte) error {
 	ch := string(s.k.inbox(gw))
 	if s.sharded {
 		return s.rdb.SPublish(ctx, ch, msg).Err()
@@ -88,7 +127,7 @@ func (s *Store) publish(ctx context.Context, gw string, msg []byte) error {
 }
 
 // publishPipe queues a publish to gw's inbox on a pipeline.
-func (s *Store) publishPipe(ctx context.Context, p redis.Pipeliner, gw string, msg []byte) {
+func (s *core) publishPipe(ctx context.Context, p redis.Pipeliner, gw string, msg []byte) {
 	ch := string(s.k.inbox(gw))
 	if s.sharded {
 		p.SPublish(ctx, ch, msg)
