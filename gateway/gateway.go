@@ -15,7 +15,8 @@ import (
 
 // Registry is what a gateway needs from session: registering and forgetting
 // its clients, its inbox, its liveness and the events stream. session.Store
-// implements it; tests wrap or fake it.
+// implements it (its Registry part and Events.AppendEvent); tests wrap or
+// fake it.
 type Registry interface {
 	RegisterClient(ctx context.Context, c *session.ClientState) error
 	RegisterClients(ctx context.Context, cs []*session.ClientState) error

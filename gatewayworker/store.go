@@ -6,7 +6,7 @@ import (
 	"github.com/chatgate/chatgate/session"
 )
 
-// The session methods the inner listener calls, by concern. *session.Store
+// The session methods the inner listener calls, by concern. *session.Push
 // implements all of them; each listener command uses the push API exactly
 // as a Go caller would, restricted to its own gateway's share.
 
@@ -60,6 +60,6 @@ type Gateways interface {
 }
 
 var (
-	_ Store    = (*session.Store)(nil)
-	_ Gateways = (*session.Store)(nil)
+	_ Store    = (*session.Push)(nil)
+	_ Gateways = (*session.Push)(nil)
 )

@@ -38,7 +38,7 @@ type Notices interface {
 }
 
 // Gateways is what the chat app needs from session; *session.Store
-// implements it, tests may fake it.
+// implements it (its Push and Events parts), tests may fake it.
 type Gateways interface {
 	Push
 	Notices

@@ -7,9 +7,9 @@
 // Register mounts the routes on a Fiber router; the chat app mounts them at
 // /api/push. docs/push-api.md documents every route with curl examples.
 //
-// Every handler calls one *session.Store method, so the API has the store's
-// guarantees: delivery is at-most-once over Redis pub/sub, and a caller that
-// gets a response to POST /join and then calls POST /send/group reaches the
-// new member (read-your-writes). Handlers keep no fiber.Ctx values after they
-// return and are safe for concurrent use.
+// Every handler calls one Backend method (*session.Push implements it), so
+// the API has the push API's guarantees: delivery is at-most-once over Redis
+// pub/sub, and a caller that gets a response to POST /join and then calls
+// POST /send/group reaches the new member (read-your-writes). Handlers keep
+// no fiber.Ctx values after they return and are safe for concurrent use.
 package pushapi

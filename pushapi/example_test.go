@@ -27,7 +27,7 @@ func ExampleRegister() {
 	store := session.New(rdb, nil)
 
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	pushapi.Register(app.Group("/api/push"), store, &pushapi.Options{APIKeys: []string{"k1"}})
+	pushapi.Register(app.Group("/api/push"), store.Push, &pushapi.Options{APIKeys: []string{"k1"}})
 
 	call := func(method, path, body, key string) {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))

@@ -9,7 +9,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/chatgate/chatgate/internal/apikey"
-	"github.com/chatgate/chatgate/session"
 )
 
 // Options configures the push API. The zero value is valid and leaves the
@@ -63,7 +62,7 @@ func (o *Options) withDefaults() Options {
 
 // api holds what the handlers share.
 type api struct {
-	store *session.Store
+	store Backend
 	opts  Options
 	keys  *apikey.Set
 	log   *slog.Logger
@@ -71,7 +70,7 @@ type api struct {
 
 // Register adds the push API routes to r (relative paths: the chat app
 // mounts r at /api/push). opts may be nil (the API is then disabled).
-func Register(r fiber.Router, store *session.Store, opts *Options) {
+func Register(r fiber.Router, store Backend, opts *Options) {
 	a := &api{store: store, opts: opts.withDefaults()}
 	a.log = a.opts.Logger.With("component", "pushapi")
 	a.keys = apikey.New(a.opts.APIKeys)

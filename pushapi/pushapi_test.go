@@ -46,7 +46,7 @@ func newFixture(t *testing.T, opts *pushapi.Options) *fixture {
 		opts.Logger = quiet
 	}
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	pushapi.Register(app.Group("/api/push"), store, opts)
+	pushapi.Register(app.Group("/api/push"), store.Push, opts)
 	f := &fixture{app: app, store: store, a: session.NewClientID("gw1"), b: session.NewClientID("gw1"), c: session.NewClientID("gw2"),
 		inbox: map[string]*recorder{}}
 	ctx := context.Background()

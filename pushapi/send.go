@@ -55,7 +55,7 @@ type sendRequest struct {
 }
 
 // sendFunc sends msg to the targets of req.
-type sendFunc func(ctx context.Context, s *session.Store, req *sendRequest, msg []byte, opts ...session.SendOption) error
+type sendFunc func(ctx context.Context, s Sender, req *sendRequest, msg []byte, opts ...session.SendOption) error
 
 // send builds a handler for one /send/* route. need names the target field
 // that must be present ("" for /send/all).
@@ -103,30 +103,30 @@ func (r *sendRequest) check(need string) error {
 }
 
 // The send functions of the /send/* routes, one per target kind.
-func toAll(ctx context.Context, s *session.Store, _ *sendRequest, m []byte, o ...session.SendOption) error {
+func toAll(ctx context.Context, s Sender, _ *sendRequest, m []byte, o ...session.SendOption) error {
 	return s.SendToAll(ctx, m, o...)
 }
 
-func toClient(ctx context.Context, s *session.Store, r *sendRequest, m []byte, o ...session.SendOption) error {
+func toClient(ctx context.Context, s Sender, r *sendRequest, m []byte, o ...session.SendOption) error {
 	return s.SendToClient(ctx, r.ClientID, m, o...)
 }
 
-func toClients(ctx context.Context, s *session.Store, r *sendRequest, m []byte, o ...session.SendOption) error {
+func toClients(ctx context.Context, s Sender, r *sendRequest, m []byte, o ...session.SendOption) error {
 	return s.SendToClients(ctx, r.ClientIDs, m, o...)
 }
 
-func toUid(ctx context.Context, s *session.Store, r *sendRequest, m []byte, o ...session.SendOption) error {
+func toUid(ctx context.Context, s Sender, r *sendRequest, m []byte, o ...session.SendOption) error {
 	return s.SendToUid(ctx, r.Uid, m, o...)
 }
 
-func toUids(ctx context.Context, s *session.Store, r *sendRequest, m []byte, o ...session.SendOption) error {
+func toUids(ctx context.Context, s Sender, r *sendRequest, m []byte, o ...session.SendOption) error {
 	return s.SendToUids(ctx, r.Uids, m, o...)
 }
 
-func toGroup(ctx context.Context, s *session.Store, r *sendRequest, m []byte, o ...session.SendOption) error {
+func toGroup(ctx context.Context, s Sender, r *sendRequest, m []byte, o ...session.SendOption) error {
 	return s.SendToGroup(ctx, r.Group, m, o...)
 }
 
-func toGroups(ctx context.Context, s *session.Store, r *sendRequest, m []byte, o ...session.SendOption) error {
+func toGroups(ctx context.Context, s Sender, r *sendRequest, m []byte, o ...session.SendOption) error {
 	return s.SendToGroups(ctx, r.Groups, m, o...)
 }

@@ -62,9 +62,18 @@ func relayMain(args []string) error {
 	return err
 }
 
+// relayStore is what the relay uses of session: the events stream's tail
+// and the push API's group send.
+type relayStore interface {
+	TailEvents(ctx context.Context, after string, count int64, block time.Duration) ([]session.StreamEvent, string, error)
+	SendToGroup(ctx context.Context, gid string, payload []byte, opts ...session.SendOption) error
+}
+
+var _ relayStore = (*session.Store)(nil)
+
 // relay reads new events (TailEvents: XREAD, no consumer group: one relay) and sends
 // every message event to its room, conc at a time, in stream order per batch.
-func relay(ctx context.Context, store *session.Store, conc int, log *slog.Logger) error {
+func relay(ctx context.Context, store relayStore, conc int, log *slog.Logger) error {
 	last := "$"
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
@@ -98,7 +107,7 @@ func relay(ctx context.Context, store *session.Store, conc int, log *slog.Logger
 	return ctx.Err()
 }
 
-func say(ctx context.Context, store *session.Store, uid, data string) error {
+func say(ctx context.Context, store relayStore, uid, data string) error {
 	var f sayFrame
 	if err := json.Unmarshal([]byte(data), &f); err != nil || f.Room == "" {
 		return fmt.Errorf("bad say frame %q: %v", data, err)

@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	defer store.Close()
-	w := &worker{cfg: cfg, events: store, handle: printer(stdout)}
+	w := &worker{cfg: cfg, events: store.Events, handle: printer(stdout)}
 	n, err := w.Run(ctx)
 	fmt.Fprintf(stderr, "worker %s: handled %d events\n", cfg.consumer, n)
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -40,7 +40,7 @@ func fromStream(se session.StreamEvent) event {
 func printer(w io.Writer) func(context.Context, event) error {
 	return func(_ context.Context, e event) error {
 		switch e.Type {
-		case "connect": // onConnect: e.g. send a welcome with session.Store.SendToClient
+		case "connect": // onConnect: e.g. send a welcome with session.Push.SendToClient
 		case "message": // onMessage: e.g. parse e.Data and SendToGroup
 		case "close": // onClose: e.g. tell e.Groups that e.Uid left
 		}
@@ -71,7 +71,7 @@ type eventStream interface {
 	AckEvents(ctx context.Context, group string, ids ...string) error
 }
 
-var _ eventStream = (*session.Store)(nil)
+var _ eventStream = (*session.Events)(nil)
 
 // Run creates the group if needed, handles this consumer's pending entries,
 // claims abandoned ones, then new ones. It returns the number handled.

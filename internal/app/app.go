@@ -171,7 +171,7 @@ func startRole(role string, cfg *config.Config, store *session.Store, chatData *
 	st.InternalAddr = addr
 	// Every process cleans up after crashed gateways (docs/operations.md).
 	parts = append(parts, func(ctx context.Context) error {
-		return store.RunReaper(ctx, cfg.ReaperInterval, &session.ReaperOptions{
+		return store.Reaper.RunReaper(ctx, cfg.ReaperInterval, &session.ReaperOptions{
 			Events: cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
 			OnPass: m.ObserveReaperPass,
 		})

@@ -44,7 +44,7 @@ func listenGatewayWorker(role string, cfg *config.Config, store *session.Store, 
 			return nil, err
 		}
 		c.regLn = ln
-		c.reg = gatewayworker.NewRegister(store, &gatewayworker.RegisterOptions{
+		c.reg = gatewayworker.NewRegister(store.Push, &gatewayworker.RegisterOptions{
 			SecretKey: cfg.GWSecretKey, AuthTimeout: cfg.GWRegisterTimeout, Refresh: cfg.GWRegisterRefresh,
 			MaxLine: cfg.GWRegisterMaxLine, RedisTimeout: cfg.RedisTimeout, Logger: log,
 		})
@@ -63,7 +63,7 @@ func (c *gwCompat) listenInner(cfg *config.Config, store *session.Store, log *sl
 		c.id, err = gatewayworker.GatewayID(adv)
 	}
 	if err == nil {
-		c.inner, err = gatewayworker.NewInner(store, &gatewayworker.InnerOptions{
+		c.inner, err = gatewayworker.NewInner(store.Push, &gatewayworker.InnerOptions{
 			GatewayID: c.id, SecretKey: cfg.GWSecretKey, MaxPacket: cfg.GWMaxPacket,
 			CommandTimeout: cfg.RedisTimeout, OrderWait: cfg.GWOrderWait, WorkerBuffer: cfg.GWWorkerBuffer,
 			WorkerPing: workerPing(cfg.GWWorkerPing), Logger: log,

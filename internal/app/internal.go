@@ -116,7 +116,7 @@ func startInternal(role string, cfg *config.Config, store *session.Store, log *s
 func mountAPIs(r fiber.Router, cfg *config.Config, store *session.Store, chat *httpapi.Server, log *slog.Logger) {
 	// Bearer keys; no session, no CSRF. It answers 503 push_disabled when
 	// --api-keys is empty.
-	pushapi.Register(r.Group("/api/push"), store, &pushapi.Options{
+	pushapi.Register(r.Group("/api/push"), store.Push, &pushapi.Options{
 		APIKeys:      strings.Split(cfg.APIKeys, ","),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Timeout:      cfg.RedisTimeout,
