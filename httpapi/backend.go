@@ -26,6 +26,7 @@ type Push interface {
 	ClientIDsByGroup(ctx context.Context, gid string) ([]string, error)
 	UidsByGroup(ctx context.Context, gid string) ([]string, error)
 	UidCountByGroup(ctx context.Context, gid string) (int, error)
+	GroupLogPosition(ctx context.Context, gid string) (epoch string, seq int64, err error)
 }
 
 // Notices is the events-stream consumer behind the close notices

@@ -129,6 +129,13 @@ func (s *Server) leaveRoom(c *fiber.Ctx, u *user, room string) error {
 	return nil
 }
 
+// Headers of the history response: the room's log position when it was read
+// (docs/http-api.md).
+const (
+	headerRoomEpoch = "X-Chatgate-Epoch"
+	headerRoomSeq   = "X-Chatgate-Seq"
+)
+
 func (s *Server) history(c *fiber.Ctx) error {
 	limit := defaultHistory
 	if v := c.Query("limit"); v != "" {
@@ -142,9 +149,20 @@ func (s *Server) history(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// The room's log position first, then the history: a message is stored
+	// in the history before it gets its seq, so every message up to seq is in
+	// the history, and recovering from seq misses none said meanwhile.
+	epoch, seq, err := s.store.GroupLogPosition(c.UserContext(), r.ID)
+	if err != nil {
+		return unavailable(err)
+	}
 	msgs, err := s.chat.History(c.UserContext(), r.ID, limit)
 	if err != nil {
 		return unavailable(err)
+	}
+	c.Set(headerRoomSeq, strconv.FormatInt(seq, 10))
+	if epoch != "" {
+		c.Set(headerRoomEpoch, epoch)
 	}
 	out := make([]json.RawMessage, 0, len(msgs))
 	for _, m := range msgs {

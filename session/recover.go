@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -106,6 +107,29 @@ func (s *Recovery) GroupLogSince(ctx context.Context, gid, epoch string, since i
 		return nil, wrap(op, err)
 	}
 	return parseGroupLog(gid, epoch, since, res)
+}
+
+// GroupLogPosition returns gid's log position: its epoch and latest seq
+// (epoch "" when the group has no log). A reader that loads what was sent up
+// to now by other means (the chat app's history) reads the position first and
+// then recovers from it, so that nothing sent meanwhile is missed.
+func (s *Store) GroupLogPosition(ctx context.Context, gid string) (epoch string, seq int64, err error) {
+	const op = "read group log position"
+	if err := validID(gid); err != nil {
+		return "", 0, wrap(op, err)
+	}
+	// With since past any seq the script reads the state alone.
+	res, err := scriptGroupLogRead.Run(ctx, s.rdb, []string{string(s.k.groupLogState(gid)), string(s.k.groupLog(gid))},
+		math.MaxInt64, s.logAge.Milliseconds()).Slice()
+	if err != nil {
+		return "", 0, wrap(op, err)
+	}
+	if len(res) < 2 {
+		return "", 0, wrap(op, fmt.Errorf("unexpected reply %v", res))
+	}
+	epoch, _ = res[0].(string)
+	seq, _ = res[1].(int64)
+	return epoch, seq, nil
 }
 
 func parseGroupLog(gid, epoch string, since int64, res []any) (*GroupLog, error) {

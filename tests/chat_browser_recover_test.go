@@ -91,3 +91,48 @@ func TestChatBrowserRecovers(t *testing.T) {
 		t.Fatalf("page exceptions: %v", ex)
 	}
 }
+
+// TestChatBrowserHistoryWindow: what is said after Carol's page loaded the
+// room's history and before its connection is bound to the room (POST
+// /api/bind fails until the test lets it through) shows on her
+// page once, in order: the page recovers the room from the position the
+// history response gave (docs/http-api.md).
+func TestChatBrowserHistoryWindow(t *testing.T) {
+	c := chatStartCluster(t)
+	var exceptions chatExceptions
+	alice, bob := chatAliceAndBob(t, c, &exceptions)
+	alice.say("before Carol")
+	carol := chatOpenTab(t, bob, "Carol", "http://"+c.http[1].HTTPAddr+"/", &exceptions)
+	carol.login("cat")
+	// Carol's page cannot bind its connection yet: it enters the room, loads
+	// the history and connects, but is not in the room.
+	_, port, _ := strings.Cut(c.http[1].HTTPAddr, ":")
+	carol.chatBlock("*://*:" + port + "/api/bind")
+	carol.do("enter lobby", chromedp.Click(chromedp.CSS(`.room[data-room-id="lobby"]`)), chromedp.WaitVisible(chromedp.ID("room")))
+	carol.waitJS("history shown", messageJS("before Carol", ".history"))
+	window := []string{"after the history 1", "after the history 2"}
+	for _, m := range window {
+		alice.say(m)
+	}
+	alice.waitJS("Alice sees her last message", messageJS(window[1], ""))
+	time.Sleep(300 * time.Millisecond)
+	if v, _ := chatEval[bool](carol, messageJS(window[0], "")); v {
+		t.Fatal("Carol's page got a message before it was bound: the test blocked nothing")
+	}
+	carol.chatBlock()
+	carol.do("network back", chromedp.Evaluate[chromedp.Void](`window.dispatchEvent(new Event('online'))`))
+	carol.waitJS("connected", `document.getElementById('status').dataset.state === 'connected'`)
+	carol.waitJS("messages of the window shown", messageJS(window[1], ""))
+	alice.say("live")
+	carol.waitJS("live message", messageJS("live", ""))
+	texts, err := chatEval[[]string](carol, `Array.from(document.querySelectorAll('#messages .msg:not(.system) .msg-content')).map(e => e.textContent)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(append([]string{"before Carol"}, window...), "live"); strings.Join(texts, "|") != strings.Join(want, "|") {
+		t.Fatalf("Carol's page shows %q, want %q (each once, in order)", texts, want)
+	}
+	if ex := exceptions.all(); len(ex) > 0 {
+		t.Fatalf("page exceptions: %v", ex)
+	}
+}

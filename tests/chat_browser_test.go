@@ -268,6 +268,14 @@ func (e *chatExceptions) all() []string {
 // login logs in from the login form and enters the default room.
 func (b *chatBrowser) loginAndEnter(avatar string) {
 	b.t.Helper()
+	b.login(avatar)
+	b.do("enter lobby", chromedp.Click(chromedp.CSS(`.room[data-room-id="lobby"]`)), chromedp.WaitVisible(chromedp.ID("room")))
+	b.waitJS("connected", `document.getElementById('status').dataset.state === 'connected'`)
+}
+
+// login logs in from the login form and waits for the room list.
+func (b *chatBrowser) login(avatar string) {
+	b.t.Helper()
 	b.do("log in",
 		// The page pre-fills the last name used in this browser: clear it first.
 		chromedp.Evaluate[chromedp.Void](`(el => { el.value = ''; el.dispatchEvent(new Event('input', {bubbles: true})); })(document.getElementById('name'))`),
@@ -277,8 +285,6 @@ func (b *chatBrowser) loginAndEnter(avatar string) {
 		chromedp.WaitVisible(chromedp.ID("lobby")),
 	)
 	b.waitJS("lobby room listed", `document.querySelector('.room[data-room-id="lobby"]')`)
-	b.do("enter lobby", chromedp.Click(chromedp.CSS(`.room[data-room-id="lobby"]`)), chromedp.WaitVisible(chromedp.ID("room")))
-	b.waitJS("connected", `document.getElementById('status').dataset.state === 'connected'`)
 }
 
 func (b *chatBrowser) say(text string) {

@@ -66,6 +66,10 @@ export declare class ChatgateClient extends EventTarget {
   reconnectNow(): void;
   send(data: string | object): boolean;
   position(group: string): { epoch: string; seq: number } | undefined;
+  /**
+   * Recovers group from (epoch, seq) once connected, e.g. the position a history response gave
+   * (chatgate's X-Chatgate-Epoch / X-Chatgate-Seq); epoch '' with seq 0 when the group had no log.
+   */
   track(group: string, epoch: string, seq: number): void;
   forget(group: string): void;
   recover(group: string): boolean;

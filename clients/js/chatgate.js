@@ -123,7 +123,11 @@ export class ChatgateClient extends EventTarget {
     return g ? { epoch: g.epoch, seq: g.seq } : undefined;
   }
 
-  /** track makes the client recover group from (epoch, seq) on; e.g. after loading a history. */
+  /**
+   * track makes the client recover group from (epoch, seq) on; e.g. after loading a history
+   * (docs/http-api.md: X-Chatgate-Epoch, X-Chatgate-Seq). epoch '' with seq 0: the group had
+   * no log yet; the first recovery takes the log's epoch.
+   */
   track(group, epoch, seq) {
     this._groups.set(group, newGroup(epoch, seq));
   }
@@ -345,6 +349,8 @@ export class ChatgateClient extends EventTarget {
   _onRecovered(f) {
     const g = this._groups.get(f.group);
     if (!g) return;
+    // Tracked with no epoch (the group had no log yet): the log's is the one.
+    if (g.epoch === '' && typeof f.epoch === 'string') g.epoch = f.epoch;
     this._emit('recovered', { group: f.group, epoch: f.epoch, seq: f.seq });
     g.recovering = false;
     g.attempts = 0;

@@ -64,6 +64,10 @@ import { ChatgateClient } from '/lib/chatgate.js';
     connected: false,    // the client is bound to the room
     tokenStale: false,
     roomsTimer: 0,
+    // The room's log position read with its history ({epoch, seq}): the client
+    // recovers the room from there once bound, so nothing said in between is lost.
+    historyAt: null,
+    historyKeys: new Set(), // uid + ts of the history entries shown (see messageKey)
     stick: true,         // the message list is scrolled to the bottom
   };
 
@@ -94,7 +98,9 @@ import { ChatgateClient } from '/lib/chatgate.js';
 
   // api sends a same-origin JSON request with this tab's login session id.
   // State-changing requests carry the CSRF token; a login asks for a new tab login.
-  async function api(method, path, body, retried) {
+  // api sends one request and returns the decoded JSON body; opts.headers, when
+  // given, receives the response's headers (opts.retried: internal).
+  async function api(method, path, body, opts = {}) {
     const headers = { Accept: 'application/json' };
     if (path === '/api/login') headers[SESSION_HEADER] = 'new';
     else if (state.sid) headers[SESSION_HEADER] = state.sid;
@@ -110,6 +116,7 @@ import { ChatgateClient } from '/lib/chatgate.js';
     } catch (err) {
       throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection.');
     }
+    if (opts.headers) opts.headers.value = res.headers;
     if (res.status === 204) return null;
     let data = null;
     const text = await res.text();
@@ -122,10 +129,10 @@ import { ChatgateClient } from '/lib/chatgate.js';
     const message = data && typeof data.message === 'string' && data.message ? data.message : defaultMessage(res.status);
     const retryAfter = parseRetryAfter(res.headers.get('Retry-After'));
     // A stale CSRF token (e.g. after the session was renewed): fetch a fresh one once.
-    if (res.status === 403 && /csrf/i.test(code) && !retried && path !== '/api/me') {
+    if (res.status === 403 && /csrf/i.test(code) && !opts.retried && path !== '/api/me') {
       try {
         await loadMe();
-        return api(method, path, body, true);
+        return api(method, path, body, { ...opts, retried: true });
       } catch (err) { /* fall through to the original error */ }
     }
     throw new ApiError(res.status, code, message, retryAfter);
@@ -533,10 +540,12 @@ import { ChatgateClient } from '/lib/chatgate.js';
       show('room');
       setStatus('reconnecting');
       showError(el.composerError, '');
+      state.historyAt = null;
       try {
-        const history = await api('GET', '/api/rooms/' + encodeURIComponent(state.room.id) + '/history?limit=' + HISTORY_LIMIT);
-        if (Array.isArray(history) && state.room && state.room.id === String(room.id)) {
-          for (const m of history) addMessage(m, true);
+        const history = await loadHistory(state.room.id);
+        if (history && state.room && state.room.id === String(room.id)) {
+          for (const m of history.messages) addMessage(m, true);
+          state.historyAt = history.at;
         }
       } catch (err) {
         if (isUnauthorized(err)) return;
@@ -820,6 +829,8 @@ import { ChatgateClient } from '/lib/chatgate.js';
       backoffBaseMs: BACKOFF_BASE_MS,
       backoffMaxMs: BACKOFF_MAX_MS,
     });
+    // Recover the room from where its history ended (after the first bind).
+    if (state.historyAt) client.track(room, state.historyAt.epoch, state.historyAt.seq);
     state.client = client;
     state.connected = false;
     const current = () => state.client === client;
@@ -875,14 +886,33 @@ import { ChatgateClient } from '/lib/chatgate.js';
     }
   }
 
+  // loadHistory fetches the room's latest messages and the room's log position
+  // read before them (docs/http-api.md): {messages, at: {epoch, seq} or null}.
+  // It remembers the messages' keys, so that one said while the history was
+  // read, and recovered too, is shown once.
+  async function loadHistory(room) {
+    const headers = {};
+    const messages = await api('GET', '/api/rooms/' + encodeURIComponent(room) + '/history?limit=' + HISTORY_LIMIT, undefined, { headers });
+    if (!Array.isArray(messages)) return null;
+    const h = headers.value;
+    const seq = h ? Number(h.get('X-Chatgate-Seq')) : NaN;
+    state.historyKeys = new Set(messages.map(messageKey));
+    return { messages, at: Number.isInteger(seq) ? { epoch: h.get('X-Chatgate-Epoch') || '', seq } : null };
+  }
+
+  // messageKey identifies a public message in the history and in frames.
+  function messageKey(m) {
+    return m && m.type === 'all' ? String(m.uid) + ' ' + String(m.ts) : '';
+  }
+
   // reloadHistory shows the room's latest messages again: frames were missed
   // and cannot be recovered (the room's log was trimmed or lost).
   async function reloadHistory(room) {
     try {
-      const history = await api('GET', '/api/rooms/' + encodeURIComponent(room) + '/history?limit=' + HISTORY_LIMIT);
-      if (!state.room || state.room.id !== room || !Array.isArray(history)) return;
+      const history = await loadHistory(room);
+      if (!state.room || state.room.id !== room || !history) return;
       el.messages.replaceChildren();
-      for (const m of history) addMessage(m, true);
+      for (const m of history.messages) addMessage(m, true);
       addSystem('Some messages could not be recovered: showing the latest.');
       scrollToBottom();
     } catch (err) {
@@ -893,6 +923,9 @@ import { ChatgateClient } from '/lib/chatgate.js';
   function handleFrame(f) {
     switch (f.type) {
       case 'all':
+        // Said while the history was read: shown already.
+        if (!state.historyKeys.has(messageKey(f))) addMessage(f, false);
+        break;
       case 'to':
         addMessage(f, false);
         break;

@@ -45,7 +45,9 @@ var (
 	descEnvelopes    = desc("envelopes_total", "Envelopes received from Redis (inbox and broadcast channels).")
 	descPubSubLosses = desc("pubsub_reconnects_total", "Times the inbox subscription went down and had to reconnect.")
 	descResyncs      = desc("resyncs_total", "Times the gateway re-asserted its connections in Redis (after data loss).")
-	gatewayDescs     = []*prometheus.Desc{descConnections, descQueued, descSubscribed, descConnects, descCloses, descMessagesIn, descMessagesOut, descBytesOut, descSlowCloses, descEnvelopes, descPubSubLosses, descResyncs}
+	descRecoveries   = desc("recoveries_total", "Recover frames of group members served from the group log (recoverable groups), whatever their result.")
+	descCaughtUp     = desc("caught_up_total", "Logged messages of recoverable groups delivered after the inbox subscription came back.")
+	gatewayDescs     = []*prometheus.Desc{descConnections, descQueued, descSubscribed, descConnects, descCloses, descMessagesIn, descMessagesOut, descBytesOut, descSlowCloses, descEnvelopes, descPubSubLosses, descResyncs, descRecoveries, descCaughtUp}
 	_                = prometheus.Collector((*gatewayCollector)(nil))
 )
 
@@ -85,6 +87,8 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descEnvelopes, s.Envelopes)
 	counter(descPubSubLosses, s.PubSubLosses)
 	counter(descResyncs, s.Resyncs)
+	counter(descRecoveries, s.Recoveries)
+	counter(descCaughtUp, s.CaughtUp)
 	if r, ok := c.src.(closeReasoner); ok {
 		for reason, n := range r.CloseReasons() {
 			counter(descClosesBy, n, reason)

@@ -249,7 +249,7 @@ func TestGatewaySeriesAfterTraffic(t *testing.T) {
 	defer cancel()
 
 	// Two readers (one at /ws, the Ingress path), one client that never reads.
-	a, _ := f.dial(t, "/")
+	a, aID := f.dial(t, "/")
 	b, _ := f.dial(t, "/ws")
 	_, slowID := f.dial(t, "/ws")
 	const n = 5
@@ -277,6 +277,25 @@ func TestGatewaySeriesAfterTraffic(t *testing.T) {
 	if err := b.Close(websocket.StatusNormalClosure, "bye"); err != nil {
 		t.Fatal(err)
 	}
+	// A member of a recoverable group asks for its log.
+	if err := f.store.JoinGroup(ctx, aID, "rg"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.SendToGroup(ctx, "rg", []byte(`{"k":1}`), session.Recoverable()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(ctx, websocket.MessageText, []byte(`{"type":"recover","group":"rg","epoch":"","since":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		_, data, err := a.Read(ctx)
+		if err != nil || i > 10 {
+			t.Fatalf("no recovered frame: %v", err)
+		}
+		if strings.HasPrefix(string(data), `{"type":"recovered"`) {
+			break
+		}
+	}
 
 	eventually(t, "series after traffic", func() (bool, string) {
 		fams := scrape(t, f.srv.URL)
@@ -297,6 +316,8 @@ func TestGatewaySeriesAfterTraffic(t *testing.T) {
 			{"chatgate_gateway_queued_frames", nil, 0},
 			{"chatgate_gateway_pubsub_reconnects_total", nil, 0},
 			{"chatgate_gateway_resyncs_total", nil, 0},
+			{"chatgate_gateway_recoveries_total", nil, 1},
+			{"chatgate_gateway_caught_up_total", nil, 0},
 			{"chatgate_gateway_inbox_lag_seconds", nil, 0},
 			{"chatgate_redis_command_duration_seconds", map[string]string{"command": "publish"}, n},
 			{"chatgate_redis_command_duration_seconds", map[string]string{"command": "evalsha"}, 1},
