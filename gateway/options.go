@@ -100,6 +100,15 @@ type Options struct {
 	// EventsMaxLen caps the events stream, approximately. Default
 	// session.DefaultEventsMaxLen.
 	EventsMaxLen int64
+	// EventsBatch is the most events written to the stream in one pipelined
+	// round trip. One writer per gateway takes what has queued while the
+	// previous batch was in flight, so under load events cost one round trip
+	// per batch, and when idle an event waits for no timer. Default 256.
+	EventsBatch int
+	// EventsQueue is how many events may wait for the writer. When it is
+	// full, a connection's reader waits for room (at most RedisTimeout, then
+	// the event is dropped and logged, as a failed XADD was). Default 8192.
+	EventsQueue int
 
 	// OnInboxLag, when set, is called with the time each envelope spent
 	// between its sender and this gateway (for envelopes that carry a
@@ -169,8 +178,20 @@ func (o *Options) withDefaults() Options {
 	if c.RedisTimeout <= 0 {
 		c.RedisTimeout = 5 * time.Second
 	}
+	if c.EventsBatch <= 0 {
+		c.EventsBatch = DefaultEventsBatch
+	}
+	if c.EventsQueue <= 0 {
+		c.EventsQueue = DefaultEventsQueue
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return c
 }
+
+// Defaults of Options.EventsBatch and Options.EventsQueue.
+const (
+	DefaultEventsBatch = 256
+	DefaultEventsQueue = 8192
+)

@@ -261,6 +261,8 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		TrustedProxies:       proxies,
 		Events:               cfg.Events,
 		EventsMaxLen:         cfg.EventsMaxLen,
+		EventsBatch:          cfg.EventsBatch,
+		EventsQueue:          cfg.EventsQueue,
 		Authenticate:         authenticator(cfg, store),
 		OnInboxLag:           m.ObserveInboxLag,
 		Logger:               log,

@@ -42,6 +42,8 @@ type Config struct {
 	DrainTimeout         time.Duration
 	Events               bool
 	EventsMaxLen         int64
+	EventsBatch          int
+	EventsQueue          int
 
 	GWInnerAddr       string
 	GWAdvertiseAddr   string
@@ -127,6 +129,8 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "graceful shutdown budget: close clients with 1012 and clean Redis")
 	fs.BoolVar(&c.Events, "events", true, "append connect/message/close events to the Redis events stream")
 	fs.Int64Var(&c.EventsMaxLen, "events-max-len", 100000, "approximate cap of the events stream")
+	fs.IntVar(&c.EventsBatch, "events-batch", 256, "most events one gateway appends to the events stream in one pipelined Redis round trip")
+	fs.IntVar(&c.EventsQueue, "events-queue", 8192, "events a gateway holds for its stream writer; when full, a client's reader waits (at most --redis-timeout, then the event is dropped and logged)")
 
 	fs.StringVar(&c.GWInnerAddr, "gw-inner-addr", "", "GatewayWorker compatibility: where the gateway's GatewayProtocol listener listens (e.g. 10.0.0.5:2900); empty: off. The gateway then takes its id from --gw-advertise-addr and gives clients 20-hex ids")
 	fs.StringVar(&c.GWAdvertiseAddr, "gw-advertise-addr", "", "GatewayWorker compatibility: the IPv4 a.b.c.d[:port] the Register hands out for this gateway (must reach --gw-inner-addr and be unique); empty: the --gw-inner-addr address when it is a concrete IPv4")
@@ -207,6 +211,9 @@ func (c *Config) validate() error {
 	}
 	if c.ReadLimit <= 0 {
 		errs = append(errs, errors.New("--read-limit must be positive"))
+	}
+	if c.EventsBatch <= 0 || c.EventsQueue <= 0 {
+		errs = append(errs, errors.New("--events-batch and --events-queue must be positive"))
 	}
 	if c.ClientFrameRate < 0 || c.ClientByteRate < 0 || c.MaxConnsPerIP < 0 {
 		errs = append(errs, errors.New("--client-frame-rate, --client-byte-rate and --max-conns-per-ip must be 0 (off) or more"))

@@ -46,6 +46,7 @@ var flagGroups = map[string]string{
 	"ping-not-response-limit": groupGateway, "send-queue": groupGateway, "write-timeout": groupGateway,
 	"read-limit": groupGateway, "allowed-origins": groupGateway, "max-conns-per-ip": groupGateway,
 	"alive-ttl": groupGateway, "drain-timeout": groupGateway, "events": groupGateway, "events-max-len": groupGateway,
+	"events-batch": groupGateway, "events-queue": groupGateway,
 	"client-frame-rate": groupGateway, "client-frame-burst": groupGateway, "client-byte-rate": groupGateway,
 	"client-byte-burst": groupGateway,
 
