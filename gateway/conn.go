@@ -42,6 +42,7 @@ type conn struct {
 	active     atomic.Bool   // client sent something since the last heartbeat tick
 	missed     atomic.Int32  // heartbeat ticks without activity
 	writeStart atomic.Int64  // unix nanos when the current write batch began; 0 when idle
+	lastWrite  atomic.Int64  // unix nanos of the last write (WriteCoalesce)
 
 	// Frame budget (budget.go): when each bucket would be full again, on the
 	// gateway's clock, and whether the client went over it.
@@ -81,7 +82,18 @@ func (c *conn) enqueue(msg []byte) {
 	// system call and no goroutine. Holding the writer role (writing) keeps
 	// frames queued meanwhile behind this one.
 	c.writing = true
+	now := time.Now().UnixNano()
+	if wait := c.coalesceWait(now); wait > 0 {
+		// Busy connection: let more frames join this one (WriteCoalesce).
+		c.queue = appendQueue(c.queue, msg)
+		c.mu.Unlock()
+		c.g.wg.Add(1)
+		time.AfterFunc(wait, c.writeLoop)
+		return
+	}
 	c.mu.Unlock()
+	c.lastWrite.Store(now)
+	c.g.metrics.writes.Add(1)
 	rest, err := c.nc.tryWrite(msg)
 	if err != nil {
 		c.writeFailed(err)
@@ -117,6 +129,19 @@ func (c *conn) afterWriteLocked() {
 	if code != 0 {
 		c.g.closeAsync(c, code, reason)
 	}
+}
+
+// coalesceWait is how long a frame enqueued at now waits for others: until
+// WriteCoalesce after the connection's last write, or 0.
+func (c *conn) coalesceWait(now int64) time.Duration {
+	w := c.g.opts.WriteCoalesce
+	if w <= 0 {
+		return 0
+	}
+	if since := time.Duration(now - c.lastWrite.Load()); since < w {
+		return w - since
+	}
+	return 0
 }
 
 func appendQueue(q [][]byte, msg []byte) [][]byte {
@@ -181,7 +206,10 @@ func (c *conn) writeBatch(batch [][]byte) error {
 	for _, f := range batch {
 		n += len(f)
 	}
-	c.writeStart.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.writeStart.Store(now)
+	c.lastWrite.Store(now)
+	c.g.metrics.writes.Add(1)
 	// No per-write deadline: the sweeper closes a connection whose write
 	// started more than WriteTimeout ago (writeStart), at no cost per frame.
 	err := c.nc.writeFrames(batch)

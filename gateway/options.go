@@ -40,6 +40,16 @@ type Options struct {
 	// WriteTimeout bounds one write to a client; a client whose socket does not
 	// take a write within it is closed. Default 10s.
 	WriteTimeout time.Duration
+	// WriteCoalesce, when positive, lets a busy connection's frames wait so
+	// that they go out together: a frame for a connection last written less
+	// than WriteCoalesce ago waits until WriteCoalesce after that write, and
+	// everything queued by then goes out in one system call (writev). The
+	// first frame after a quiet spell goes out at once, so a connection that
+	// gets a frame now and then sees no added latency; a busy one gets at
+	// most one write per WriteCoalesce and at most that much added latency.
+	// Order is kept, and a close after a send still waits for the send.
+	// Default 0: off (every frame is written as soon as it can be).
+	WriteCoalesce time.Duration
 	// ReadLimit is the largest frame accepted from a client; larger closes
 	// with 1009. Default 64 KiB.
 	ReadLimit int64

@@ -248,6 +248,7 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		PingNotResponseLimit: cfg.PingNotResponseLimit,
 		SendQueue:            cfg.SendQueue,
 		WriteTimeout:         cfg.WriteTimeout,
+		WriteCoalesce:        cfg.WriteCoalesce,
 		ReadLimit:            cfg.ReadLimit,
 		FrameRate:            off(cfg.ClientFrameRate),
 		FrameBurst:           cfg.ClientFrameBurst,

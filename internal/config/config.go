@@ -30,6 +30,7 @@ type Config struct {
 	PingNotResponseLimit int
 	SendQueue            int
 	WriteTimeout         time.Duration
+	WriteCoalesce        time.Duration
 	ReadLimit            int64
 	ClientFrameRate      int
 	ClientFrameBurst     int
@@ -117,6 +118,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.PingNotResponseLimit, "ping-not-response-limit", 2, "close a client silent (no frame, no pong) for more than this many intervals; 0 never closes")
 	fs.IntVar(&c.SendQueue, "send-queue", 256, "frames queued per connection before a slow client is closed (1008)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "close a client whose socket does not take a write within this time")
+	fs.DurationVar(&c.WriteCoalesce, "write-coalesce", 2*time.Millisecond, "hold frames for a client written to less than this long ago, and write them together (fewer system calls for busy clients, at most this much added latency); 0: off")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; larger closes with 1009")
 	fs.IntVar(&c.ClientFrameRate, "client-frame-rate", 10, "frames per second one client may send on average (messages, heartbeat replies, pings); more closes it with 1008; 0 disables")
 	fs.IntVar(&c.ClientFrameBurst, "client-frame-burst", 40, "frames one client may send at once before --client-frame-rate applies")
@@ -211,6 +213,9 @@ func (c *Config) validate() error {
 	}
 	if c.ReadLimit <= 0 {
 		errs = append(errs, errors.New("--read-limit must be positive"))
+	}
+	if c.WriteCoalesce < 0 || c.WriteCoalesce > time.Second {
+		errs = append(errs, errors.New("--write-coalesce must be between 0 (off) and 1s"))
 	}
 	if c.EventsBatch <= 0 || c.EventsQueue <= 0 {
 		errs = append(errs, errors.New("--events-batch and --events-queue must be positive"))
