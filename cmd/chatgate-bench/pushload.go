@@ -195,7 +195,7 @@ func postOnce(ctx context.Context, hc *http.Client, o *pushOpts, due time.Time) 
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
 	}
 	return nil
