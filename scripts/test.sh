@@ -17,7 +17,7 @@ command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v php >/dev/null || missing+=(php-cli)
 command -v curl >/dev/null || missing+=(curl)
-{ command -v php >/dev/null && php -m 2>/dev/null | grep -qix redis; } || missing+=(php-redis)
+{ command -v php >/dev/null && php -r 'exit(extension_loaded("redis") ? 0 : 1);' 2>/dev/null; } || missing+=(php-redis)
 if ((${#missing[@]})); then
 	say "installing: ${missing[*]}"
 	command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand"
@@ -30,7 +30,7 @@ fi
 for bin in redis-server redis-cli chromium php curl; do
 	command -v "$bin" >/dev/null || die "$bin is still missing after installing"
 done
-php -m | grep -qix redis || die "the PHP redis extension (php-redis) is still missing"
+php -r 'exit(extension_loaded("redis") ? 0 : 1);' || die "the PHP redis extension (php-redis) is still missing"
 
 say "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bench/.peer-cache/*'))

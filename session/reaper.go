@@ -485,11 +485,8 @@ func (s *Store) ForgetStaleClients(ctx context.Context, gw string, held func(cid
 	if len(stale) == 0 {
 		return 0, nil
 	}
-	n, err := s.forgetAll(ctx, gw, stale, nil, o.StaleReason, &o)
-	if n > 0 {
-		o.Logger.Info("forgot stale clients", "gateway", gw, "clients", n)
-	}
-	return n, err
+	// The caller logs the count, with its reason.
+	return s.forgetAll(ctx, gw, stale, nil, o.StaleReason, &o)
 }
 
 // RunReaper calls ReapDeadGateways every interval (DefaultReaperInterval when

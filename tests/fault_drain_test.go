@@ -34,7 +34,7 @@ func TestFaultDrainDuringRedisStall(t *testing.T) {
 		drainLog string // what the gateway logs when it deals with the failed forgets
 		reaped   bool   // the crash reaper cleans up, not the drain
 	}{
-		{"stall shorter than the drain", 2500 * time.Millisecond, "forgot clients whose close cleanup had failed", false},
+		{"stall shorter than the drain", 2500 * time.Millisecond, `"msg":"forgot stale clients","gateway":"gwstall0","clients":20,"reason":"` + session.ReasonStale + `"`, false},
 		{"stall longer than the drain", 10 * time.Second, "leaving this gateway's clients to the crash reaper", true},
 	}
 	for i, tt := range tests {
