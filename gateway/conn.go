@@ -27,7 +27,8 @@ type conn struct {
 	mu      sync.Mutex
 	queue   [][]byte
 	writing bool
-	closing bool // a close was requested: enqueue refuses, writer stops
+	closing bool        // a close was requested: enqueue refuses, writer stops
+	hold    *time.Timer // WriteCoalesce: starts the writer once the hold ends; nil when no frames are held
 	// close to perform once the queue is written (push API close)
 	closeCode   websocket.StatusCode
 	closeReason string
@@ -74,6 +75,18 @@ func (c *conn) enqueue(msg []byte) {
 	}
 	if c.writing {
 		c.queue = appendQueue(c.queue, msg)
+		if c.hold != nil && len(c.queue) >= holdLimit(c.g.opts.SendQueue) && c.hold.Stop() {
+			// Held frames must not fill the send queue of a client that
+			// reads: write them now, here, as an idle connection's frame is.
+			c.hold = nil
+			held := c.queue
+			c.queue = nil
+			c.mu.Unlock()
+			c.g.wg.Done() // the stopped hold's
+			c.writeInline(joinFrames(held), len(held))
+			recycle(held)
+			return
+		}
 		c.mu.Unlock()
 		return
 	}
@@ -82,35 +95,54 @@ func (c *conn) enqueue(msg []byte) {
 	// system call and no goroutine. Holding the writer role (writing) keeps
 	// frames queued meanwhile behind this one.
 	c.writing = true
-	now := time.Now().UnixNano()
-	if wait := c.coalesceWait(now); wait > 0 {
+	if wait := c.coalesceWait(time.Now().UnixNano()); wait > 0 {
 		// Busy connection: let more frames join this one (WriteCoalesce).
 		c.queue = appendQueue(c.queue, msg)
-		c.mu.Unlock()
 		c.g.wg.Add(1)
-		time.AfterFunc(wait, c.writeLoop)
+		c.hold = time.AfterFunc(wait, c.endHold)
+		c.mu.Unlock()
 		return
 	}
 	c.mu.Unlock()
-	c.lastWrite.Store(now)
+	c.writeInline(msg, 1)
+}
+
+// writeInline writes buf (frames whole frames) without waiting, as the
+// holder of the writer role, and hands the role on: what the socket did not
+// take goes first in the queue, for a writer goroutine.
+func (c *conn) writeInline(buf []byte, frames int) {
+	c.lastWrite.Store(time.Now().UnixNano())
 	c.g.metrics.writes.Add(1)
-	rest, err := c.nc.tryWrite(msg)
+	rest, err := c.nc.tryWrite(buf)
 	if err != nil {
 		c.writeFailed(err)
 		return
 	}
 	if rest == nil {
-		c.g.metrics.framesOut.Add(1)
-		c.g.metrics.bytesOut.Add(uint64(len(msg)))
+		c.g.metrics.framesOut.Add(uint64(frames))
+		c.g.metrics.bytesOut.Add(uint64(len(buf)))
 	}
 	c.mu.Lock()
-	if rest != nil { // socket full: the rest of the frame goes first
+	if rest != nil { // socket full: the rest goes first (counted as one frame)
 		q := append(queuePool.Get().([][]byte), rest)
 		q = append(q, c.queue...)
 		recycle(c.queue)
 		c.queue = q
 	}
 	c.afterWriteLocked()
+}
+
+// joinFrames concatenates frames into one buffer for one write.
+func joinFrames(frames [][]byte) []byte {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	buf := make([]byte, 0, n)
+	for _, f := range frames {
+		buf = append(buf, f...)
+	}
+	return buf
 }
 
 // afterWriteLocked hands over the writer role once a write is done: to a
@@ -142,6 +174,19 @@ func (c *conn) coalesceWait(now int64) time.Duration {
 		return w - since
 	}
 	return 0
+}
+
+// holdLimit is how many frames WriteCoalesce may hold before they are written
+// at once: half the send queue, so that holding never closes a reading
+// client as slow.
+func holdLimit(sendQueue int) int { return max(1, sendQueue/2) }
+
+// endHold writes the frames held by WriteCoalesce when the hold ends.
+func (c *conn) endHold() {
+	c.mu.Lock()
+	c.hold = nil
+	c.mu.Unlock()
+	c.writeLoop()
 }
 
 func appendQueue(q [][]byte, msg []byte) [][]byte {

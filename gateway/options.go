@@ -48,7 +48,10 @@ type Options struct {
 	// gets a frame now and then sees no added latency; a busy one gets at
 	// most one write per WriteCoalesce and at most that much added latency.
 	// Order is kept, and a close after a send still waits for the send.
-	// Default 0: off (every frame is written as soon as it can be).
+	// Held frames never make a reading client look slow: once half of
+	// SendQueue is held they are written at once. Keep it short (the
+	// command line allows up to 1s): a stopping gateway waits for held
+	// frames. Default 0: off (every frame is written as soon as it can be).
 	WriteCoalesce time.Duration
 	// ReadLimit is the largest frame accepted from a client; larger closes
 	// with 1009. Default 64 KiB.
