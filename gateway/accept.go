@@ -14,7 +14,8 @@ import (
 )
 
 // ServeHTTP upgrades a client to WebSocket, registers it, sends its init
-// frame {"type":"init","client_id":"…"} and starts the connection's reader.
+// frame {"type":"init","client_id":"…"} (unless Options.NoInitFrame), tells
+// Options.Hook, and starts the connection's reader.
 // It returns once the reader runs: net/http's handler goroutine, its stack
 // and its per-request buffers are not kept for the connection's lifetime.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +84,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.metrics.connects.Add(1)
 	g.event(&session.Event{Type: session.EventConnect, ClientID: c.id, Uid: uid, IP: ip, At: c.at})
-	c.enqueue(textFrame(`{"type":"init","client_id":"` + c.id + `"}`))
+	if !g.opts.NoInitFrame {
+		c.enqueue(textFrame(`{"type":"init","client_id":"` + c.id + `"}`))
+	}
+	if g.opts.Hook != nil {
+		g.opts.Hook.ClientConnected(c.id, ip, r)
+	}
 	g.inflight.Add(1) // legal during the drain's Wait: this call is counted until it returns
 	go func() {
 		defer g.inflight.Done()
@@ -154,6 +160,9 @@ func (g *Gateway) readLoop(c *conn) error {
 		if typ == websocket.MessageText && string(data) == clientPong {
 			continue // heartbeat reply, not an event
 		}
+		if g.opts.Hook != nil {
+			g.opts.Hook.ClientMessage(c.id, data, g.sessionOf(c))
+		}
 		if g.opts.Events {
 			g.idx.mu.RLock()
 			uid := c.uid
@@ -176,6 +185,9 @@ func (g *Gateway) forget(c *conn, readErr error) {
 	c.ws.CloseNow()
 	local := g.idx.remove(c)
 	g.metrics.closes.Add(1)
+	if g.opts.Hook != nil {
+		g.opts.Hook.ClientClosed(c.id, local.Session)
+	}
 	ctx, cancel := g.connRedisCtx()
 	held, err := g.store.ForgetClient(ctx, local)
 	cancel()

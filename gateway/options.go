@@ -123,6 +123,14 @@ type Options struct {
 	// the event is dropped and logged, as a failed XADD was). Default 8192.
 	EventsQueue int
 
+	// Hook, when set, is told about every client's connect, messages and
+	// close (ClientHook), beside the events stream. Default nil.
+	Hook ClientHook
+	// NoInitFrame leaves out the {"type":"init","client_id":…} frame the
+	// gateway sends each client first, for apps whose own code sends it
+	// (a BusinessWorker's Events::onConnect). Default false: it is sent.
+	NoInitFrame bool
+
 	// OnInboxLag, when set, is called with the time each envelope spent
 	// between its sender and this gateway (for envelopes that carry a
 	// timestamp). It must be fast: it runs on the inbox reader.

@@ -2,6 +2,8 @@ package gatewayworker
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,9 +36,21 @@ type InnerOptions struct {
 	// OrderWait is how long a new connection waits for an earlier one that
 	// has stopped sending in the middle of a packet. Default 200ms.
 	OrderWait time.Duration
+	// WorkerBuffer bounds the bytes of client events queued for one
+	// BusinessWorker link; an event that does not fit is dropped and
+	// counted. Default DefaultWorkerBuffer (GatewayWorker's
+	// sendToWorkerBufferSize).
+	WorkerBuffer int
+	// WorkerPing is how often each BusinessWorker link gets a ping packet
+	// (cmd 201), which also finds dead links. Default 25s; negative: never.
+	WorkerPing time.Duration
 	// Logger receives what the listener logs. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultWorkerBuffer is InnerOptions.WorkerBuffer's default, 10,240,000
+// bytes (GatewayWorker's sendToWorkerBufferSize).
+const DefaultWorkerBuffer = 10_240_000
 
 func (o *InnerOptions) withDefaults() (InnerOptions, error) {
 	c := InnerOptions{}
@@ -54,6 +68,12 @@ func (o *InnerOptions) withDefaults() (InnerOptions, error) {
 	}
 	if c.OrderWait <= 0 {
 		c.OrderWait = 200 * time.Millisecond
+	}
+	if c.WorkerBuffer <= 0 {
+		c.WorkerBuffer = DefaultWorkerBuffer
+	}
+	if c.WorkerPing == 0 {
+		c.WorkerPing = 25 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -73,6 +93,14 @@ type Inner struct {
 	conns  map[*innerConn]struct{} // open connections
 	closed bool
 	wg     sync.WaitGroup
+
+	// BusinessWorker links and the clients pinned to them (workers.go).
+	localIP   uint32 // the advertised address, for event headers
+	localPort uint16
+	wmu       sync.Mutex
+	links     map[string]*workerLink // by worker key
+	pins      map[string]*clientPin  // by client id
+	wc        workerCounters
 }
 
 // NewInner returns a listener over store. It does no I/O; Serve starts it.
@@ -81,8 +109,11 @@ func NewInner(store Store, opts *InnerOptions) (*Inner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Inner{store: store, opts: o, gw: o.GatewayID, log: o.Logger.With("component", "gatewayworker-inner"),
-		conns: make(map[*innerConn]struct{})}, nil
+	l := &Inner{store: store, opts: o, gw: o.GatewayID, log: o.Logger.With("component", "gatewayworker-inner"),
+		conns: make(map[*innerConn]struct{}), links: map[string]*workerLink{}, pins: map[string]*clientPin{}}
+	b, _ := hex.DecodeString(o.GatewayID)
+	l.localIP, l.localPort = binary.BigEndian.Uint32(b), binary.BigEndian.Uint16(b[4:])
+	return l, nil
 }
 
 // Serve accepts connections on ln until ctx ends, then closes ln and every
@@ -173,7 +204,9 @@ type innerConn struct {
 
 	earlier    []orderTarget // connections to wait for before the first packet
 	authorized bool
-	worker     bool // authenticated as a BusinessWorker
+
+	wmu  sync.Mutex  // one writer at a time: replies and a worker link's events
+	link *workerLink // set when the connection authenticated as a BusinessWorker
 }
 
 // readChunk is how much one read asks the kernel for.
@@ -184,6 +217,7 @@ func (c *innerConn) serve() {
 		c.prog.close()
 		c.l.remove(c)
 		_ = c.nc.Close()
+		c.dropWorker() // after the close: a blocked event write returns
 	}()
 	var buf []byte
 	chunk := make([]byte, readChunk)
@@ -205,13 +239,17 @@ func (c *innerConn) serve() {
 				return
 			}
 		}
-		if len(buf) == 0 {
+		fresh := len(buf) == 0
+		if fresh {
 			buf = nil // an idle persistent connection keeps no buffer
 		}
 		c.prog.setIdle(true)
 		n, err := c.read(chunk)
 		c.prog.setIdle(false)
 		buf = append(buf, chunk[:n]...)
+		if fresh && n > 0 && c.earlier == nil && c.link == nil {
+			c.waitForWorkers()
+		}
 		if err != nil {
 			return // EOF after the last whole packet, or closed by Serve
 		}
@@ -233,6 +271,23 @@ func (c *innerConn) waitEarlier() {
 	c.earlier = nil
 }
 
+// waitForWorkers notes, when a request arrives on an idle connection that
+// is not a worker link, what every BusinessWorker link will have read once
+// it has read its receive buffer; the request waits for them like a new
+// connection waits for earlier ones (order.go). A worker's library sends
+// its commands on the link and its queries on persistent connections of
+// their own, and a query must see the commands sent before it (a
+// joinGroup, then getClientIdCountByGroup), as on GatewayWorker's
+// single-threaded gateway. Worker links never wait, so waits cannot form
+// a cycle.
+func (c *innerConn) waitForWorkers() {
+	c.l.wmu.Lock()
+	defer c.l.wmu.Unlock()
+	for _, w := range c.l.links {
+		c.earlier = append(c.earlier, orderTarget{w.c, w.c.target()})
+	}
+}
+
 // handle executes one packet and reports whether to keep the connection.
 func (c *innerConn) handle(p *Packet) bool {
 	if !c.authorized && p.Cmd != CmdGatewayClientConnect && p.Cmd != CmdWorkerConnect {
@@ -246,10 +301,7 @@ func (c *innerConn) handle(p *Packet) bool {
 		if !c.auth(p, "BusinessWorker") {
 			return false
 		}
-		if !c.worker {
-			c.worker = true
-			c.log.Warn("BusinessWorker connected: its commands are executed, but chatgate does not send it client events yet")
-		}
+		c.becomeWorker(p)
 		return true
 	}
 	h, ok := commands[p.Cmd]
@@ -274,8 +326,7 @@ func (c *innerConn) handle(p *Packet) bool {
 	if !h.query {
 		return true
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.l.opts.CommandTimeout))
-	if _, err := c.nc.Write(AppendReply(make([]byte, 0, 4+len(reply)), reply)); err != nil {
+	if err := c.write(AppendReply(make([]byte, 0, 4+len(reply)), reply), c.l.opts.CommandTimeout); err != nil {
 		c.log.Debug("write reply", "cmd", h.name, "err", err)
 		return false
 	}

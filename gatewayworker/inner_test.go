@@ -29,18 +29,12 @@ func TestInnerServe(t *testing.T) {
 	if _, err := gatewayworker.NewInner(store, &gatewayworker.InnerOptions{GatewayID: "gw1"}); err == nil {
 		t.Fatal("NewInner accepted a gateway id that is not compact")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Serve(ctx, ln) }()
+	addr, stop := serveInner(t, in)
 
 	query := func(cmd uint8, conn uint32) []byte {
 		return (&gatewayworker.Packet{Cmd: cmd, ConnectionID: conn, Flag: gatewayworker.FlagBodyIsScalar}).Append(nil)
 	}
-	persistent := dialInner(t, ln.Addr().String())
+	persistent := dialInner(t, addr)
 	for _, want := range []string{"i:1;", "i:1;"} {
 		persistent.write(query(gatewayworker.CmdGetClientCountByGroup, 0))
 		if got := persistent.reply(); got != want {
@@ -51,7 +45,7 @@ func TestInnerServe(t *testing.T) {
 		"shorter than its header": {0, 0, 0, 20, 5, 0, 0, 0},
 		"over MaxPacket":          {0, 0, 8, 0, 5},
 	} {
-		c := dialInner(t, ln.Addr().String())
+		c := dialInner(t, addr)
 		c.write(pkt)
 		if got := c.reply(); got != "EOF" {
 			t.Errorf("%s: got %q, want the connection closed", name, got)
@@ -61,14 +55,8 @@ func TestInnerServe(t *testing.T) {
 	if got := persistent.reply(); got != "i:1;" {
 		t.Fatalf("isOnline on the persistent connection after the others closed: %q", got)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return after ctx ended")
+	if err := stop(); err != nil {
+		t.Fatalf("Serve = %v", err)
 	}
 	if got := persistent.reply(); got != "EOF" {
 		t.Fatalf("connection still open after Serve returned: %q", got)

@@ -75,8 +75,11 @@ func (p *progress) close() {
 
 // waitFor waits until target bytes are executed or the connection closed
 // (true), or until it has been idle on a partial packet for stall, or
-// deadline passed (false).
+// deadline passed (false). Idle time counts from the call at the earliest:
+// a persistent connection idle for long whose next bytes just arrived
+// wakes up and executes them; it is not stalled.
 func (p *progress) waitFor(target int64, stall time.Duration, deadline time.Time) bool {
+	start := time.Now()
 	for {
 		p.mu.Lock()
 		if p.executed >= target || p.closed {
@@ -85,7 +88,11 @@ func (p *progress) waitFor(target int64, stall time.Duration, deadline time.Time
 		}
 		wake := deadline
 		if !p.idleSince.IsZero() {
-			giveUp := p.idleSince.Add(stall)
+			giveUp := p.idleSince
+			if giveUp.Before(start) {
+				giveUp = start
+			}
+			giveUp = giveUp.Add(stall)
 			if !time.Now().Before(giveUp) {
 				p.mu.Unlock()
 				return false

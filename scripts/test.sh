@@ -36,11 +36,17 @@ say "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bench/.peer-cache/*'))
 [ -z "$unformatted" ] || die "not gofmt-ed: $unformatted"
 
+# k8s/helmtest is a module of its own (Helm and Prometheus stay out of the
+# binary's module): vet and test it too.
+nested=(k8s/helmtest)
+
 say "go vet"
 go vet ./...
+for m in "${nested[@]}"; do (cd "$m" && go vet ./...); done
 
 say "go test -race"
 go test -race -count=1 -timeout 12m ./...
+for m in "${nested[@]}"; do (cd "$m" && go test -race -count=1 -timeout 10m ./...); done
 
 if [ -x scripts/fuzz.sh ]; then
 	say "short fuzz run"

@@ -91,6 +91,10 @@ type ReaperOptions struct {
 	OrphanSweep time.Duration
 	// Logger receives what the reaper did. Default: the Store's logger.
 	Logger *slog.Logger
+	// OnPass, when set, is called by RunReaper after each pass with the
+	// number of dead gateways it cleaned up and the pass's error (nil on
+	// success), for metrics; it must not block. Default: none.
+	OnPass func(reaped int, err error)
 }
 
 func (o *ReaperOptions) withDefaults(s *Store) ReaperOptions {
@@ -511,10 +515,13 @@ func (s *Store) RunReaper(ctx context.Context, interval time.Duration, opts *Rea
 			return nil
 		case <-t.C:
 		}
-		_, err := s.ReapDeadGateways(ctx, &o)
+		reaped, err := s.ReapDeadGateways(ctx, &o)
 		if err == nil && o.OrphanSweep > 0 && !time.Now().Before(nextSweep) {
 			nextSweep = time.Now().Add(jitter(o.OrphanSweep))
 			suspects, _, err = s.sweepOrphans(ctx, suspects, &o)
+		}
+		if o.OnPass != nil && ctx.Err() == nil {
+			o.OnPass(len(reaped), err)
 		}
 		switch {
 		case err == nil:

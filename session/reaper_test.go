@@ -365,9 +365,16 @@ func TestRunReaper(t *testing.T) {
 	s := reapTestStore(t, rdb)
 	ctx, cancel := context.WithCancel(t.Context())
 	failures := &reapCountHandler{msg: "reaper pass failed; retrying"}
+	var passReaped, passErrs atomic.Int64 // what OnPass reports (metrics)
+	onPass := func(n int, err error) {
+		passReaped.Add(int64(n))
+		if err != nil {
+			passErrs.Add(1)
+		}
+	}
 	done := make(chan error, 1)
 	go func() {
-		done <- s.RunReaper(ctx, 50*time.Millisecond, &ReaperOptions{Logger: slog.New(failures), OrphanSweep: -1})
+		done <- s.RunReaper(ctx, 50*time.Millisecond, &ReaperOptions{Logger: slog.New(failures), OrphanSweep: -1, OnPass: onPass})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -389,6 +396,12 @@ func TestRunReaper(t *testing.T) {
 	reapFixture(t, s, "gw1", 10)
 	s.reapTestKill(t, "gw1")
 	t.Logf("reaped within %v", waitReap("gw1"))
+	for onPassBy := time.Now().Add(5 * time.Second); passReaped.Load() < 1 && time.Now().Before(onPassBy); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := passReaped.Load(); got != 1 || passErrs.Load() != 0 {
+		t.Fatalf("OnPass reported %d reaped, %d errors; want 1 and 0", got, passErrs.Load())
+	}
 
 	// Redis down then back (empty): the loop keeps going.
 	srv.Stop(t)
@@ -398,6 +411,9 @@ func TestRunReaper(t *testing.T) {
 	}
 	if failures.n.Load() < 2 {
 		t.Fatal("reaper logged no failed pass while Redis was down")
+	}
+	if passErrs.Load() < 2 {
+		t.Fatalf("OnPass reported %d failed passes while Redis was down", passErrs.Load())
 	}
 	srv.Restart(t)
 	for s.Ping(t.Context()) != nil && time.Now().Before(deadline) {

@@ -127,8 +127,18 @@ func (p *faultProc) kill(t *testing.T) {
 // internal listener). t.Cleanup stops it (SIGTERM, SIGKILL after 15s).
 func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultProc {
 	t.Helper()
-	args := append([]string{"gateway", "--redis-url", redisURL, "--ws-addr", "127.0.0.1:0",
-		"--internal-addr", "127.0.0.1:0", "--allow-unsigned", "--log-format", "json"}, extra...)
+	return faultStartRole(t, "gateway listening", append([]string{"gateway", "--redis-url", redisURL, "--ws-addr", "127.0.0.1:0",
+		"--internal-addr", "127.0.0.1:0", "--allow-unsigned", "--log-format", "json"}, extra...)...)
+}
+
+// faultStartRole runs chatgate with args (the role first; they must give
+// --internal-addr and --log-format json), records in p.addr the address of
+// the log line publicMsg ("" when the role has no public listener) and in
+// p.internal the internal listener's, and waits until /readyz answers 200.
+// t.Cleanup stops it.
+func faultStartRole(t *testing.T, publicMsg string, args ...string) *faultProc {
+	t.Helper()
+	role := args[0]
 	cmd := exec.Command(faultBinary(t), args...)
 	cmd.Env = append(os.Environ(), "HTTP_ADDR=127.0.0.1:0")
 	cmd.SysProcAttr = faultSysProcAttr()
@@ -137,7 +147,7 @@ func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultPro
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start gateway: %v", err)
+		t.Fatalf("start %s: %v", role, err)
 	}
 	p := &faultProc{cmd: cmd, done: make(chan struct{})}
 	addrCh, internalCh := make(chan string, 1), make(chan string, 1)
@@ -156,7 +166,7 @@ func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultPro
 			p.mu.Unlock()
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &rec) == nil {
-				ch := map[string]chan string{"gateway listening": addrCh, "internal listening": internalCh}[rec.Msg]
+				ch := map[string]chan string{publicMsg: addrCh, "internal listening": internalCh}[rec.Msg]
 				select {
 				case ch <- rec.Addr: // a nil ch (another message) is never ready
 				default:
@@ -165,17 +175,20 @@ func faultStartGateway(t *testing.T, redisURL string, extra ...string) *faultPro
 		}
 	}()
 	go func() { <-scanned; _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.stop(t, "gateway") })
+	t.Cleanup(func() { p.stop(t, role) })
 	for _, l := range []struct {
 		addr *string
 		ch   chan string
 	}{{&p.addr, addrCh}, {&p.internal, internalCh}} {
+		if l.ch == addrCh && publicMsg == "" {
+			continue
+		}
 		select {
 		case *l.addr = <-l.ch:
 		case <-p.done:
-			t.Fatalf("gateway exited before listening:\n%s", p.tail())
+			t.Fatalf("%s exited before listening:\n%s", role, p.tail())
 		case <-time.After(20 * time.Second):
-			t.Fatalf("gateway did not log its addresses within 20s:\n%s", p.tail())
+			t.Fatalf("%s did not log its addresses within 20s:\n%s", role, p.tail())
 		}
 	}
 	faultWaitReady(t, p.internal)

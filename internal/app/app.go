@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/chatgate/chatgate/gateway"
@@ -26,6 +27,7 @@ const (
 	RoleAll     = config.RoleAll     // embedded Redis (when no URL) + gateway (+ HTTP app)
 	RoleGateway = config.RoleGateway // a gateway only
 	RoleHTTP    = config.RoleHTTP    // the HTTP app only
+	RolePush    = config.RolePush    // the push API only (internal listener)
 )
 
 // NewLogger builds the process logger: JSON in containers, text on a terminal.
@@ -64,9 +66,9 @@ type Started struct {
 // Validate checks the settings a role needs beyond what config checks alone.
 func Validate(role string, cfg *config.Config) error {
 	switch role {
-	case RoleAll, RoleGateway, RoleHTTP:
+	case RoleAll, RoleGateway, RoleHTTP, RolePush:
 	default:
-		return fmt.Errorf("unknown role %q (want all, gateway or http)", role)
+		return fmt.Errorf("unknown role %q (want %s)", role, config.RoleList)
 	}
 	if role != RoleAll && cfg.RedisURL == "" {
 		return errors.New("--redis-url (REDIS_URL) is required for role " + role)
@@ -80,6 +82,9 @@ func Validate(role string, cfg *config.Config) error {
 		// A random per-process secret only works when one process both signs
 		// (HTTP app) and verifies (gateway) tokens.
 		return errors.New("--token-secret (TOKEN_SECRET, shared by gateways and HTTP apps) is required for role " + role + " (a gateway may run with --allow-unsigned instead)")
+	}
+	if role == RolePush && strings.Trim(cfg.APIKeys, ", ") == "" {
+		return errors.New("--api-keys (API_KEYS) is required for role push: the push API is all it serves")
 	}
 	return validateGatewayWorker(cfg)
 }
@@ -154,7 +159,7 @@ func startRole(role string, cfg *config.Config, store *session.Store, log *slog.
 		st.HTTPAddr, parts, chat = addr, append(parts, run), srv
 	}
 	checks = append(checks, store.Ping)
-	addr, runInternal, err := startInternal(role, cfg, store, log, m, checks, chat, ls)
+	addr, runInternal, err := startInternal(role, cfg, store, log, m, checks, chat, role == RolePush, ls)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -163,6 +168,7 @@ func startRole(role string, cfg *config.Config, store *session.Store, log *slog.
 	parts = append(parts, func(ctx context.Context) error {
 		return store.RunReaper(ctx, cfg.ReaperInterval, &session.ReaperOptions{
 			NoEvents: !cfg.Events, EventsMaxLen: cfg.EventsMaxLen, Logger: log,
+			OnPass: m.ObserveReaperPass,
 		})
 	})
 	return parts, runInternal, nil
@@ -266,9 +272,11 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		EventsQueue:          cfg.EventsQueue,
 		Authenticate:         authenticator(cfg, store),
 		OnInboxLag:           m.ObserveInboxLag,
+		NoInitFrame:          !cfg.InitFrame,
 		Logger:               log,
 	}
 	compat.gatewayOptions(opts)
+	compat.watch(m, log)
 	gw, err := gateway.New(store, opts)
 	if err != nil {
 		return nil, "", nil, err

@@ -64,7 +64,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	case slices.Contains(config.Roles, cmd):
 		return runRole(ctx, cmd, rest, getenv, stdout, stderr)
 	}
-	return usageError(stderr, "", fmt.Errorf("unknown role or command %q (want all, gateway, http, check, token or version)", cmd))
+	return usageError(stderr, "", fmt.Errorf("unknown role or command %q (want all, gateway, http, push, check, token or version)", cmd))
 }
 
 // usageError reports a usage or settings error the one way every command
@@ -214,7 +214,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		role, args = args[0], args[1:]
 		if !slices.Contains(config.Roles, role) {
-			return usageError(stderr, cmdCheck, fmt.Errorf("check: unknown role %q (want all, gateway or http)", role))
+			return usageError(stderr, cmdCheck, fmt.Errorf("check: unknown role %q (want %s)", role, config.RoleList))
 		}
 	}
 	cfg, code, ok := loadRole(role, cmdCheck, args, getenv, stdout, stderr)
@@ -272,6 +272,7 @@ Usage:
   chatgate [all] [flags]          gateway + HTTP app in one process; an embedded Redis without --redis-url
   chatgate gateway [flags]        a WebSocket gateway (needs --redis-url, and --token-secret or --allow-unsigned)
   chatgate http [flags]           the HTTP app: chat page, /api, push API (needs --redis-url, --token-secret)
+  chatgate push [flags]           the push API only, on the internal listener (needs --redis-url, --api-keys)
   chatgate check [ROLE] [flags]   check ROLE's settings (default all) and that Redis answers, then exit
   chatgate token --uid UID [--ttl 5m]
                                   print a connect token for UID, signed with TOKEN_SECRET

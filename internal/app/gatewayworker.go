@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/chatgate/chatgate/gateway"
 	"github.com/chatgate/chatgate/gatewayworker"
 	"github.com/chatgate/chatgate/internal/config"
+	"github.com/chatgate/chatgate/internal/metrics"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -63,7 +65,8 @@ func (c *gwCompat) listenInner(cfg *config.Config, store *session.Store, log *sl
 	if err == nil {
 		c.inner, err = gatewayworker.NewInner(store, &gatewayworker.InnerOptions{
 			GatewayID: c.id, SecretKey: cfg.GWSecretKey, MaxPacket: cfg.GWMaxPacket,
-			CommandTimeout: cfg.RedisTimeout, OrderWait: cfg.GWOrderWait, Logger: log,
+			CommandTimeout: cfg.RedisTimeout, OrderWait: cfg.GWOrderWait, WorkerBuffer: cfg.GWWorkerBuffer,
+			WorkerPing: workerPing(cfg.GWWorkerPing), Logger: log,
 		})
 	}
 	if err != nil {
@@ -102,11 +105,32 @@ func advertised(flag string, listen net.Addr) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
+// workerPing maps the flag (0 disables) onto InnerOptions (0 is the default).
+func workerPing(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+var _ gateway.ClientHook = (*gatewayworker.Inner)(nil)
+
 // gatewayOptions makes a gateway with an inner listener take the compact id
-// of its advertised address and give clients compact ids.
+// of its advertised address, give clients compact ids, and report its
+// clients' events to the listener's BusinessWorker links.
 func (c *gwCompat) gatewayOptions(o *gateway.Options) {
 	if c.id != "" {
-		o.ID, o.CompactClientIDs = c.id, true
+		o.ID, o.CompactClientIDs, o.Hook = c.id, true, c.inner
+	}
+}
+
+// watch exports the inner listener's BusinessWorker counters on m.
+func (c *gwCompat) watch(m *metrics.Metrics, log *slog.Logger) {
+	if c.inner == nil {
+		return
+	}
+	if err := m.WatchGatewayWorker(c.inner); err != nil {
+		log.Warn("gatewayworker metrics not exported", "err", err)
 	}
 }
 

@@ -72,8 +72,9 @@ type readyCheck func(context.Context) error
 //	               503 with the first failure
 //	GET /metrics   Prometheus metrics of the whole process
 //	/api/push/…    the push API (mountAPIs), when the role serves the chat app
-//	/admin/…       the operator API of the chat app (mountAPIs), likewise
-func startInternal(role string, cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, checks []readyCheck, chat *httpapi.Server, ls *listeners) (string, func(context.Context) error, error) {
+//	               or push is set (the push role)
+//	/admin/…       the operator API of the chat app (mountAPIs), with chat
+func startInternal(role string, cfg *config.Config, store *session.Store, log *slog.Logger, m *metrics.Metrics, checks []readyCheck, chat *httpapi.Server, push bool, ls *listeners) (string, func(context.Context) error, error) {
 	a := fiber.New(fiber.Config{
 		AppName:               "chatgate-internal",
 		BodyLimit:             cfg.MaxBodyBytes,
@@ -95,7 +96,7 @@ func startInternal(role string, cfg *config.Config, store *session.Store, log *s
 		return c.SendString("ready\n")
 	})
 	a.Get("/metrics", fiberMetrics(m))
-	if chat != nil {
+	if chat != nil || push {
 		mountAPIs(a, cfg, store, chat, log)
 	}
 	addr := InternalAddr(role, cfg)
@@ -111,7 +112,7 @@ func startInternal(role string, cfg *config.Config, store *session.Store, log *s
 // mountAPIs is the one place where the APIs for other apps and operators are
 // mounted: on the internal listener, never on a public port. The push API
 // lives at /api/push; the chat app's operator API (DELETE /admin/rooms/{id})
-// at /admin, with the same bearer keys.
+// at /admin, with the same bearer keys, when chat is not nil.
 func mountAPIs(r fiber.Router, cfg *config.Config, store *session.Store, chat *httpapi.Server, log *slog.Logger) {
 	// Bearer keys; no session, no CSRF. It answers 503 push_disabled when
 	// --api-keys is empty.
@@ -121,7 +122,9 @@ func mountAPIs(r fiber.Router, cfg *config.Config, store *session.Store, chat *h
 		Timeout:      cfg.RedisTimeout,
 		Logger:       log,
 	})
-	chat.RegisterAdmin(r.Group("/admin"), strings.Split(cfg.APIKeys, ","))
+	if chat != nil {
+		chat.RegisterAdmin(r.Group("/admin"), strings.Split(cfg.APIKeys, ","))
+	}
 }
 
 // internalErrors answers the errors Fiber raises itself (no route, a body

@@ -55,6 +55,9 @@ type Config struct {
 	GWRegisterTimeout time.Duration
 	GWRegisterRefresh time.Duration
 	GWRegisterMaxLine int
+	GWWorkerBuffer    int
+	GWWorkerPing      time.Duration
+	InitFrame         bool
 
 	HTTPAddr       string
 	GatewayURL     string
@@ -143,6 +146,9 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GWRegisterTimeout, "gw-register-timeout", 10*time.Second, "GatewayWorker compatibility: the Register closes a connection that sends nothing for this long")
 	fs.DurationVar(&c.GWRegisterRefresh, "gw-register-refresh", time.Second, "GatewayWorker compatibility: how often the Register re-reads the gateway list to re-broadcast it to open worker_connect connections")
 	fs.IntVar(&c.GWRegisterMaxLine, "gw-register-max-line", 64<<10, "GatewayWorker compatibility: longest Register message line in bytes")
+	fs.IntVar(&c.GWWorkerBuffer, "gw-worker-buffer", 10_240_000, "GatewayWorker compatibility: bytes of client events queued for one BusinessWorker link; an event that does not fit is dropped and counted")
+	fs.DurationVar(&c.GWWorkerPing, "gw-worker-ping", 25*time.Second, "GatewayWorker compatibility: how often each BusinessWorker link gets a ping packet (finds dead links); 0 disables")
+	fs.BoolVar(&c.InitFrame, "init-frame", true, `send each client {"type":"init","client_id":…} first; turn off when the app sends it (a BusinessWorker's Events::onConnect)`)
 
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP app listen address (chat page, /api, /healthz); all-in-one listens on loopback only unless given, e.g. :8080 for every interface")
 	fs.StringVar(&c.GatewayURL, "gateway-url", "", "public WebSocket URL the page connects to; empty: ws(s)://<host of the page>:<port of --ws-addr>/")
@@ -165,7 +171,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxBodyBytes, "max-body-bytes", 64<<10, "largest HTTP request body; larger answers 413")
 	fs.DurationVar(&c.ReaperInterval, "reaper-interval", 3*time.Second, "how often a process looks for crashed gateways to clean up")
 
-	fs.StringVar(&c.InternalAddr, "internal-addr", "", "internal listener, never exposed by the Ingress: /metrics, /readyz, /healthz, and in the all and http roles the push API (/api/push) and admin API; empty: :9272 in the gateway and http roles, 127.0.0.1:9272 in all-in-one mode")
+	fs.StringVar(&c.InternalAddr, "internal-addr", "", "internal listener, never exposed by the Ingress: /metrics, /readyz, /healthz, the push API (/api/push) in the all, http and push roles, and the admin API in the all and http roles; empty: :9272 in the gateway, http and push roles, 127.0.0.1:9272 in all-in-one mode")
 
 	fs.StringVar(&c.LogFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -259,8 +265,8 @@ func (c *Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--cookie-secure %q: want auto, always or never", c.CookieSecure))
 	}
-	if c.GWMaxPacket < 28 || c.GWOrderWait <= 0 || c.GWRegisterTimeout <= 0 || c.GWRegisterRefresh <= 0 || c.GWRegisterMaxLine <= 0 {
-		errs = append(errs, errors.New("--gw-max-packet must be at least 28, and --gw-order-wait, --gw-register-timeout, --gw-register-refresh, --gw-register-max-line positive"))
+	if c.GWMaxPacket < 28 || c.GWOrderWait <= 0 || c.GWRegisterTimeout <= 0 || c.GWRegisterRefresh <= 0 || c.GWRegisterMaxLine <= 0 || c.GWWorkerBuffer <= 0 || c.GWWorkerPing < 0 {
+		errs = append(errs, errors.New("--gw-max-packet must be at least 28, --gw-order-wait, --gw-register-timeout, --gw-register-refresh, --gw-register-max-line, --gw-worker-buffer positive, and --gw-worker-ping not negative"))
 	}
 	switch c.LogFormat {
 	case "auto", "text", "json":

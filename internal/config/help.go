@@ -19,6 +19,9 @@ const (
 	groupGateway = "Gateway"
 	groupHTTP    = "HTTP app"
 	groupShared  = "Gateway and HTTP app"
+	// The push API (roles all, http and push) and what every role runs.
+	groupPush     = "Push API"
+	groupInternal = "Internal listener and reaper (every role)"
 	// GatewayWorker compatibility (docs/gatewayworker.md): the gateway's
 	// inner listener, and what any role's Register uses.
 	groupGWGateway = "GatewayWorker compatibility: gateway"
@@ -31,7 +34,9 @@ var groups = []group{
 	{groupRedis, Roles},
 	{groupGateway, []string{RoleAll, RoleGateway}},
 	{groupHTTP, []string{RoleAll, RoleHTTP}},
-	{groupShared, Roles},
+	{groupShared, []string{RoleAll, RoleGateway, RoleHTTP}},
+	{groupPush, []string{RoleAll, RoleHTTP, RolePush}},
+	{groupInternal, Roles},
 	{groupGWGateway, []string{RoleAll, RoleGateway}},
 	{groupGWShared, Roles},
 	{groupLogs, Roles},
@@ -49,21 +54,24 @@ var flagGroups = map[string]string{
 	"alive-ttl": groupGateway, "drain-timeout": groupGateway, "events": groupGateway, "events-max-len": groupGateway,
 	"events-batch": groupGateway, "events-queue": groupGateway,
 	"client-frame-rate": groupGateway, "client-frame-burst": groupGateway, "client-byte-rate": groupGateway,
-	"client-byte-burst": groupGateway,
+	"client-byte-burst": groupGateway, "init-frame": groupGateway,
 
-	"http-addr": groupHTTP, "gateway-url": groupHTTP, "api-keys": groupHTTP, "session-ttl": groupHTTP,
+	"http-addr": groupHTTP, "gateway-url": groupHTTP, "session-ttl": groupHTTP,
 	"history-len": groupHTTP, "login-per-minute": groupHTTP, "say-per-minute": groupHTTP,
-	"token-per-minute": groupHTTP, "cookie-secure": groupHTTP, "max-body-bytes": groupHTTP,
+	"token-per-minute": groupHTTP, "cookie-secure": groupHTTP,
 	"create-room-per-minute": groupHTTP, "flush-per-minute": groupHTTP, "bind-per-minute": groupHTTP,
 	"enter-per-minute": groupHTTP, "max-rooms": groupHTTP, "max-listed-rooms": groupHTTP,
 
 	"gw-inner-addr": groupGWGateway, "gw-advertise-addr": groupGWGateway, "gw-max-packet": groupGWGateway,
-	"gw-order-wait":    groupGWGateway,
+	"gw-order-wait": groupGWGateway, "gw-worker-buffer": groupGWGateway, "gw-worker-ping": groupGWGateway,
 	"gw-register-addr": groupGWShared, "gw-register-timeout": groupGWShared, "gw-register-refresh": groupGWShared,
 	"gw-register-max-line": groupGWShared, "gw-secret-key": groupGWShared,
 
 	"token-secret": groupShared, "token-ttl": groupShared, "allow-unsigned": groupShared,
-	"trusted-proxies": groupShared, "reaper-interval": groupShared, "internal-addr": groupShared,
+	"trusted-proxies": groupShared,
+
+	"api-keys": groupPush, "max-body-bytes": groupPush,
+	"reaper-interval": groupInternal, "internal-addr": groupInternal,
 
 	"log-format": groupLogs, "log-level": groupLogs,
 }

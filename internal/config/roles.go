@@ -10,10 +10,17 @@ const (
 	RoleAll     = "all"     // embedded Redis (when no URL) + gateway + HTTP app
 	RoleGateway = "gateway" // a gateway only
 	RoleHTTP    = "http"    // the HTTP app only
+	// RolePush serves the push API only, on the internal listener (with
+	// /metrics and /readyz), and runs the reaper: no chat page, login or
+	// rooms, for apps that bring their own UI (the GatewayWorker use case).
+	RolePush = "push"
 )
 
 // Roles lists the roles in the order --help shows them.
-var Roles = []string{RoleAll, RoleGateway, RoleHTTP}
+var Roles = []string{RoleAll, RoleGateway, RoleHTTP, RolePush}
+
+// RoleList is Roles for messages: "all, gateway, http or push".
+const RoleList = "all, gateway, http or push"
 
 // roleDefaults are the defaults that depend on the role, role → flag →
 // default; every other default is the same for all roles. All-in-one runs
@@ -29,9 +36,9 @@ var roleDefaults = map[string]map[string]string{
 // role "" keeps the flag table's.
 func setRoleDefaults(fs *flag.FlagSet, role string) error {
 	switch role {
-	case "", RoleAll, RoleGateway, RoleHTTP:
+	case "", RoleAll, RoleGateway, RoleHTTP, RolePush:
 	default:
-		return fmt.Errorf("unknown role %q (want all, gateway or http)", role)
+		return fmt.Errorf("unknown role %q (want %s)", role, RoleList)
 	}
 	for name, def := range roleDefaults[role] {
 		f := fs.Lookup(name)

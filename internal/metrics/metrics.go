@@ -30,6 +30,10 @@ type Metrics struct {
 	redisDur *prometheus.HistogramVec
 	redisErr *prometheus.CounterVec
 	inboxLag prometheus.Histogram
+
+	reaperRuns   *prometheus.CounterVec
+	reaperReaped prometheus.Counter
+	reaperLastOK prometheus.Gauge
 }
 
 // New returns a registry with build info, Redis command metrics, the inbox
@@ -60,7 +64,14 @@ func New(opts *Options) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 	}
-	m.reg.MustRegister(m.redisDur, m.redisErr, m.inboxLag, buildInfo(o.Role))
+	// Export the error counter from the start for the two operations every
+	// process performs ("dial", "pipeline"; session.Observer), so that
+	// alerts on its rate see 0 rather than no series before the first error.
+	m.redisErr.WithLabelValues("dial")
+	m.redisErr.WithLabelValues("pipeline")
+	m.newReaperMetrics()
+	m.reg.MustRegister(m.redisDur, m.redisErr, m.inboxLag, buildInfo(o.Role),
+		m.reaperRuns, m.reaperReaped, m.reaperLastOK)
 	if !o.NoRuntime {
 		m.reg.MustRegister(
 			collectors.NewGoCollector(),
@@ -100,6 +111,38 @@ func (m *Metrics) ObserveInboxLag(d time.Duration) {
 		d = 0 // clock skew
 	}
 	m.inboxLag.Observe(d.Seconds())
+}
+
+// newReaperMetrics makes the reaper's metrics; both results of
+// chatgate_reaper_runs_total exist from the start (0), so a rate over them
+// is defined before the first failure.
+func (m *Metrics) newReaperMetrics() {
+	m.reaperRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "reaper", Name: "runs_total",
+		Help: "Reaper passes of this process (dead gateways' clients cleaned up), by result: ok or error.",
+	}, []string{"result"})
+	m.reaperRuns.WithLabelValues("ok")
+	m.reaperRuns.WithLabelValues("error")
+	m.reaperReaped = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "reaper", Name: "reaped_gateways_total",
+		Help: "Dead gateways whose clients this process cleaned up.",
+	})
+	m.reaperLastOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "reaper", Name: "last_success_timestamp_seconds",
+		Help: "Unix time of this process's last successful reaper pass; 0 before the first.",
+	})
+}
+
+// ObserveReaperPass records one reaper pass. Its signature is
+// session.ReaperOptions.OnPass.
+func (m *Metrics) ObserveReaperPass(reaped int, err error) {
+	if err != nil {
+		m.reaperRuns.WithLabelValues("error").Inc()
+		return
+	}
+	m.reaperRuns.WithLabelValues("ok").Inc()
+	m.reaperReaped.Add(float64(reaped))
+	m.reaperLastOK.SetToCurrentTime()
 }
 
 // buildInfo is chatgate_build_info{version,goversion,role} 1.

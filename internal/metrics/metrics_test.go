@@ -377,3 +377,41 @@ func TestKilledSubscriptionIsCounted(t *testing.T) {
 		return sub == 1 && losses >= 1, "subscribed " + fmtFloat(sub, true) + " reconnects " + fmtFloat(losses, true)
 	})
 }
+
+func TestObserveReaperPass(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(&metrics.Options{NoRuntime: true})
+	before := time.Now()
+	m.ObserveReaperPass(2, nil)
+	m.ObserveReaperPass(0, errors.New("redis down"))
+	m.ObserveReaperPass(1, nil)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"chatgate_reaper_runs_total", map[string]string{"result": "ok"}, 2},
+		{"chatgate_reaper_runs_total", map[string]string{"result": "error"}, 1},
+		{"chatgate_reaper_reaped_gateways_total", nil, 3},
+	} {
+		if got, ok := value(fams, tt.name, tt.labels); !ok || got != tt.want {
+			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
+		}
+	}
+	last, _ := value(fams, "chatgate_reaper_last_success_timestamp_seconds", nil)
+	if last < float64(before.Unix()) {
+		t.Errorf("last success %v, want at least %d", last, before.Unix())
+	}
+}
