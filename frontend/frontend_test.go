@@ -40,7 +40,7 @@ var testBubbles = []string{"#e3f2fd", "#e8f5e9", "#fff3e0", "#fce4ec", "#ede7f6"
 
 func TestFilesHasPageAndAvatars(t *testing.T) {
 	files := Files()
-	for _, name := range []string{"index.html", "app.js", "style.css", "favicon.svg"} {
+	for _, name := range []string{"index.html", "app.js", "style.css", "favicon.svg", "lib/chatgate.js"} {
 		if _, err := fs.Stat(files, name); err != nil {
 			t.Errorf("Files() lacks %s: %v", name, err)
 		}
@@ -67,7 +67,7 @@ func TestFilesHasPageAndAvatars(t *testing.T) {
 			t.Errorf("index.html contains %q; the CSP forbids inline styles and handlers", bad)
 		}
 	}
-	if n := strings.Count(string(html), "<script"); n != 1 || !strings.Contains(string(html), `<script src="/app.js" defer></script>`) {
+	if n := strings.Count(string(html), "<script"); n != 1 || !strings.Contains(string(html), `<script type="module" src="/app.js"></script>`) {
 		t.Errorf("index.html must load only /app.js, with no inline script (found %d script tags)", n)
 	}
 	js, err := fs.ReadFile(files, "app.js")

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -159,6 +160,10 @@ func (g *Gateway) readLoop(c *conn) error {
 		}
 		if typ == websocket.MessageText && string(data) == clientPong {
 			continue // heartbeat reply, not an event
+		}
+		if typ == websocket.MessageText && g.logs != nil && bytes.HasPrefix(data, recoverPrefix) {
+			g.recoverGroup(c, data) // a control frame, not an event
+			continue
 		}
 		if g.opts.Hook != nil {
 			g.opts.Hook.ClientMessage(c.id, data, g.sessionOf(c))

@@ -39,6 +39,11 @@ type conn struct {
 	groups  map[string]struct{}
 	session session.Session
 
+	// Recoverable groups (recover.go), guarded by mu: per group, the last
+	// seq a recovery queued, and the recoveries running.
+	seqs map[string]seqMark
+	rec  map[string]*recovery
+
 	cause      atomic.Uint32 // why the gateway closed it (first cause wins); 0 when it did not
 	active     atomic.Bool   // client sent something since the last heartbeat tick
 	missed     atomic.Int32  // heartbeat ticks without activity
@@ -59,6 +64,11 @@ var queuePool = sync.Pool{New: func() any { return make([][]byte, 0, 8) }}
 // must not hold memory or delay anyone else.
 func (c *conn) enqueue(msg []byte) {
 	c.mu.Lock()
+	c.enqueueLocked(msg)
+}
+
+// enqueueLocked is enqueue with c.mu held; it unlocks c.mu.
+func (c *conn) enqueueLocked(msg []byte) {
 	if c.closing {
 		c.mu.Unlock()
 		return

@@ -55,6 +55,9 @@ type Gateway struct {
 	stale       atomic.Bool  // a closed client could not be forgotten in Redis: clean up when Redis answers
 	resync      chan struct{}
 
+	logs  logStore // recoverable groups; nil when the store has no logs (recover.go)
+	marks logMarks // last (epoch, seq) delivered per recoverable group
+
 	metrics counters
 }
 
@@ -82,6 +85,7 @@ func New(store Store, opts *Options) (*Gateway, error) {
 		frames: newRate(o.FrameRate, o.FrameBurst),
 		bytes:  newRate(o.ByteRate, o.ByteBurst),
 	}
+	g.logs, _ = store.(logStore)
 	if o.PingData != "" {
 		g.pingData = textFrame(o.PingData)
 	}
@@ -115,7 +119,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		go func() { defer loops.Done(); f(loopCtx) }()
 	}
 	start(g.aliveLoop)
-	start(func(ctx context.Context) { _ = g.store.Listen(ctx, g.id, g, nil) })
+	start(func(ctx context.Context) {
+		_ = g.store.Listen(ctx, g.id, g, &session.ListenOptions{MaxBackoff: g.opts.ResubscribeBackoff})
+	})
 	start(g.sweepLoop)
 	go g.eventsLoop()
 	g.log.Info("gateway running")

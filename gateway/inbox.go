@@ -32,6 +32,11 @@ func (g *Gateway) HandleEnvelope(env *session.Envelope) {
 // deliver frames the payload once and queues the same frame for every local
 // target.
 func (g *Gateway) deliver(env *session.Envelope) {
+	logged := env.Seq > 0 && len(env.Groups) == 1 && len(env.Clients)+len(env.Uids) == 0
+	at := seqMark{env.Epoch, env.Seq}
+	if logged && !g.marks.advance(env.Groups[0], at) {
+		return // delivered already, by the catch-up after an outage (recover.go)
+	}
 	msg := textFrame(env.Payload)
 	x := g.idx
 	x.mu.RLock()
@@ -41,6 +46,10 @@ func (g *Gateway) deliver(env *session.Envelope) {
 			if ex == c.id {
 				return
 			}
+		}
+		if logged {
+			c.enqueueSeq(env.Groups[0], at, msg)
+			return
 		}
 		c.enqueue(msg)
 	}
@@ -190,6 +199,9 @@ func (g *Gateway) SubscriptionChanged(up bool) {
 		if g.everUp.Swap(true) {
 			g.log.Info("inbox subscription restored")
 			g.requestResync()
+			if g.logs != nil {
+				g.catchUp()
+			}
 		} else {
 			g.log.Info("inbox subscription up")
 		}

@@ -101,6 +101,10 @@ type Options struct {
 	// AliveTTL/3. Survivors treat a gateway whose key expired as crashed.
 	// Default 10s.
 	AliveTTL time.Duration
+	// ResubscribeBackoff caps the wait between attempts to resubscribe to the
+	// inbox while Redis is unreachable (session.ListenOptions.MaxBackoff).
+	// Default 500ms.
+	ResubscribeBackoff time.Duration
 	// DrainTimeout bounds graceful shutdown: closing clients with 1012 and
 	// removing this gateway's state. Default 10s.
 	DrainTimeout time.Duration

@@ -20,6 +20,8 @@ type counters struct {
 	slowCloses  atomic.Uint64
 	pubsubDrops atomic.Uint64
 	resyncs     atomic.Uint64
+	recoveries  atomic.Uint64 // recover frames served (recover.go)
+	caughtUp    atomic.Uint64 // logged messages delivered after an inbox outage
 	closesBy    [numCauses]atomic.Uint64
 }
 
@@ -38,6 +40,8 @@ type Stats struct {
 	SlowCloses   uint64 // clients closed because their send queue filled
 	PubSubLosses uint64 // times the inbox subscription went down
 	Resyncs      uint64 // times connections were re-asserted in Redis
+	Recoveries   uint64 // recover frames served (recoverable groups)
+	CaughtUp     uint64 // logged messages delivered after the inbox subscription came back
 	Subscribed   bool   // inbox subscription is up
 }
 
@@ -65,6 +69,8 @@ func (g *Gateway) Stats() Stats {
 		SlowCloses:   g.metrics.slowCloses.Load(),
 		PubSubLosses: g.metrics.pubsubDrops.Load(),
 		Resyncs:      g.metrics.resyncs.Load(),
+		Recoveries:   g.metrics.recoveries.Load(),
+		CaughtUp:     g.metrics.caughtUp.Load(),
 		Subscribed:   g.subUp.Load(),
 	}
 	for _, c := range g.idx.snapshot() {

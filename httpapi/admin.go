@@ -81,7 +81,7 @@ func (s *Server) deleteRoom(c *fiber.Ctx) error {
 	}
 	// The frame first: it goes through each gateway's inbox ahead of the
 	// group's dissolution, so every member still gets it.
-	if err := s.store.SendToGroup(ctx, id, frame(roomDeletedMessage{Type: typeRoomDeleted, RoomID: id, Name: r.Name})); err != nil {
+	if err := s.sendToRoom(ctx, id, frame(roomDeletedMessage{Type: typeRoomDeleted, RoomID: id, Name: r.Name})); err != nil {
 		return unavailable(err)
 	}
 	for _, cid := range cids {

@@ -346,6 +346,10 @@ func TestSay(t *testing.T) {
 	if m["content"] != escaped || m["uid"] != ada.me.Uid || m["uname"] != "Ada" || m["avatar"] != "cat" || m["bubble"] != bubbles[0] || m["ts"].(float64) < 1e12 {
 		t.Fatalf("public message %v", m)
 	}
+	// Rooms are recoverable groups: the frame carries the room's seq and epoch.
+	if m["group"] != room || m["seq"] == nil || m["seq"].(float64) < 1 || m["epoch"] == nil || m["epoch"] == "" {
+		t.Fatalf("public message without the room's seq and epoch: %v", m)
+	}
 	r = bob.do("POST", "/api/say", sayRequest{Type: "to", ToUid: ada.me.Uid, Content: "psst"})
 	if r.status != 202 {
 		t.Fatalf("say to: %d %s", r.status, r.body)

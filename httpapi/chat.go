@@ -90,7 +90,7 @@ func (s *Server) bindClient(ctx context.Context, u *user, cid string, needBind b
 	}
 	if present && changed {
 		join := frame(noticeMessage{Type: typeJoin, Uid: u.uid, Uname: u.name, Avatar: u.avatar})
-		if err := s.store.SendToGroup(ctx, u.room, join); err != nil {
+		if err := s.sendToRoom(ctx, u.room, join); err != nil {
 			return err
 		}
 	}
@@ -159,7 +159,7 @@ func (s *Server) sendFlush(ctx context.Context, room string) error {
 			list[uid] = sess["uname"]
 		}
 	}
-	return s.store.SendToGroup(ctx, room, frame(flushMessage{Type: typeFlush, UsersList: list}))
+	return s.sendToRoom(ctx, room, frame(flushMessage{Type: typeFlush, UsersList: list}))
 }
 
 // announceLeave tells room that uid left — a "close" notice and a fresh
@@ -177,7 +177,7 @@ func (s *Server) announceLeave(ctx context.Context, room, uid, uname string) err
 	}
 	if changed {
 		msg := frame(noticeMessage{Type: typeClose, Uid: uid, Uname: uname})
-		if err := s.store.SendToGroup(ctx, room, msg); err != nil {
+		if err := s.sendToRoom(ctx, room, msg); err != nil {
 			return err
 		}
 	}
@@ -211,7 +211,7 @@ func (s *Server) say(c *fiber.Ctx) error {
 		} else if err != nil {
 			return unavailable(err)
 		}
-		if err := s.store.SendToGroup(ctx, u.room, b); err != nil {
+		if err := s.sendToRoom(ctx, u.room, b); err != nil {
 			return unavailable(err)
 		}
 	case typeTo:

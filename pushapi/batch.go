@@ -69,6 +69,9 @@ func (it *batchItem) toSend(s *session.Send) error {
 	if err := it.check(t.need); err != nil {
 		return err
 	}
+	if it.Recoverable {
+		return &badRequest{codeBadRequest, `"recoverable" is not supported in a batch: use /send/group`}
+	}
 	msg, err := it.Payload.bytes()
 	if err != nil {
 		return err

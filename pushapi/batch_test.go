@@ -74,6 +74,7 @@ func TestSendBatchInvalid(t *testing.T) {
 		{"missing target", `{"sends":[{"to":"all","payload":"x"},{"to":"uid","payload":"x"}]}`, "bad_request", `sends[1]: field "uid" is required`},
 		{"missing payload", `{"sends":[{"to":"group","group":"room1"}]}`, "bad_request", `sends[0]: field "payload" is required`},
 		{"missing sends", `{}`, "bad_request", `field "sends" is required`},
+		{"recoverable", `{"sends":[{"to":"all","payload":"x"},{"to":"group","group":"room1","payload":{"a":1},"recoverable":true}]}`, "bad_request", `sends[1]: "recoverable" is not supported`},
 		{"unknown field", `{"sends":[{"to":"all","payload":"x","room":"1"}]}`, "bad_json", "unknown field"},
 	}
 	for _, tt := range tests {

@@ -57,7 +57,7 @@ func (a *api) fail(c *fiber.Ctx, err error) error {
 		return writeError(c, fiber.StatusBadRequest, br.code, br.msg)
 	case errors.Is(err, session.ErrInvalidID):
 		return writeError(c, fiber.StatusBadRequest, codeInvalidID, err.Error())
-	case errors.Is(err, session.ErrInvalidPayload):
+	case errors.Is(err, session.ErrInvalidPayload), errors.Is(err, session.ErrRecoverablePayload):
 		return writeError(c, fiber.StatusBadRequest, codeInvalidPayload, err.Error())
 	case errors.Is(err, session.ErrReservedField):
 		return writeError(c, fiber.StatusBadRequest, codeReservedField, err.Error())

@@ -50,6 +50,9 @@ type sendRequest struct {
 	Groups    []string `json:"groups"`
 	Payload   payload  `json:"payload"`
 	Exclude   []string `json:"exclude"`
+	// Recoverable sends to groups through their recovery log, creating it
+	// (session.Recoverable); the payload must then be a JSON object.
+	Recoverable bool `json:"recoverable"`
 }
 
 // sendFunc sends msg to the targets of req.
@@ -83,6 +86,9 @@ func (a *api) send(need string, f sendFunc) fiber.Handler {
 		var opts []session.SendOption
 		if len(req.Exclude) > 0 {
 			opts = append(opts, session.Exclude(req.Exclude...))
+		}
+		if req.Recoverable {
+			opts = append(opts, session.Recoverable())
 		}
 		if err := f(ctx, a.store, req, msg, opts...); err != nil {
 			return a.fail(c, err)

@@ -204,3 +204,20 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// "recoverable":true sends through the group's log: the envelope and the
+// payload carry the group's seq and epoch, and a payload that is not a JSON
+// object is refused with 400.
+func TestSendRecoverable(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.mustOK(t, "POST", "/send/group", js(map[string]any{"group": "room1", "payload": map[string]string{"type": "say"}, "recoverable": true}))
+	got := f.inbox["gw1"].wait(t, session.OpSend)
+	if got.Seq != 1 || got.Epoch == "" || got.Payload != `{"type":"say","group":"room1","seq":1,"epoch":"`+got.Epoch+`"}` {
+		t.Fatalf("recoverable send: %+v", got)
+	}
+	status, out := f.do(t, "POST", "/send/group", js(map[string]any{"group": "room1", "payload": "plain text"}), testKey)
+	if status != 400 || out["error"] != "invalid_payload" {
+		t.Fatalf("text to a recoverable group: %d %v", status, out)
+	}
+}

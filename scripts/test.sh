@@ -32,6 +32,9 @@ for bin in redis-server redis-cli chromium php curl; do
 done
 php -r 'exit(extension_loaded("redis") ? 0 : 1);' || die "the PHP redis extension (php-redis) is still missing"
 
+command -v node >/dev/null || die "node is not installed (Node 20 or later runs the tests of clients/js)"
+command -v npm >/dev/null || die "npm is not installed (it installs the test dependencies of clients/js)"
+
 say "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bench/.peer-cache/*'))
 [ -z "$unformatted" ] || die "not gofmt-ed: $unformatted"
@@ -47,6 +50,13 @@ for m in "${nested[@]}"; do (cd "$m" && go vet ./...); done
 say "go test -race"
 go test -race -count=1 -timeout 12m ./...
 for m in "${nested[@]}"; do (cd "$m" && go test -race -count=1 -timeout 10m ./...); done
+
+say "clients/js (node --test against a real chatgate and redis-server)"
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in clients/js failed (it installs the ws package from the npm registry)"
+jsbin=$(mktemp -d)/chatgate
+go build -o "$jsbin" ./cmd/chatgate
+(cd clients/js && CHATGATE_BIN="$jsbin" npm test --silent) || die "clients/js tests failed"
+rm -rf "$(dirname "$jsbin")"
 
 if [ -x scripts/fuzz.sh ]; then
 	say "short fuzz run"

@@ -64,7 +64,7 @@ func TestDocKeyTable(t *testing.T) {
 	k := keys{DefaultPrefix}
 	built := []Key{
 		k.client("CID"), k.clientGroups("CID"), k.uid("UID"), k.uids(), k.group("GID"), k.groupGateways("GID"),
-		k.groups(), k.gateways(), k.gwClients("GW"), k.gwAlive("GW"), k.reapLock("GW"), k.events(),
+		k.groupLogState("GID"), k.groupLog("GID"), k.groups(), k.gateways(), k.gwClients("GW"), k.gwAlive("GW"), k.reapLock("GW"), k.events(),
 	}
 	if len(documented) != len(built) {
 		t.Fatalf("doc lists %d keys %v, code builds %d", len(documented), documented, len(built))

@@ -44,6 +44,11 @@ type Envelope struct {
 	// TS is when the sender published, in Unix milliseconds (optional): gateways
 	// report now − TS as inbox lag.
 	TS int64 `json:"ts,omitempty"`
+	// Seq and Epoch are set on a send to a recoverable group (one group):
+	// the message's seq in the group's log and the log's epoch, also
+	// appended to the payload (docs/redis-protocol.md, "Recoverable groups").
+	Seq   int64  `json:"seq,omitempty"`
+	Epoch string `json:"epoch,omitempty"`
 }
 
 // ErrBadEnvelope wraps every envelope decoding failure.

@@ -30,6 +30,10 @@ type ListenOptions struct {
 	IdlePing time.Duration
 	// OnBadEnvelope is called for a message that does not decode; default: log it.
 	OnBadEnvelope func(err error)
+	// MaxBackoff caps the wait between resubscribe attempts while Redis is
+	// unreachable, so that the subscription is back within about this long
+	// of Redis answering again. Default 500ms.
+	MaxBackoff time.Duration
 }
 
 // Listen subscribes to gateway gw's inbox and the broadcast channel and
@@ -42,6 +46,9 @@ func (s *Store) Listen(ctx context.Context, gw string, h InboxHandler, opts *Lis
 	}
 	if o.IdlePing <= 0 {
 		o.IdlePing = 5 * time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 500 * time.Millisecond
 	}
 	if o.OnBadEnvelope == nil {
 		o.OnBadEnvelope = func(err error) { s.log.Warn("dropping bad envelope", "gateway", gw, "err", err) }
@@ -120,7 +127,7 @@ func (s *Store) receive(ctx context.Context, ps *redis.PubSub, want int, h Inbox
 			}
 			setUp(false)
 			confirmed = 0
-			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			backoff = min(max(2*backoff, 50*time.Millisecond), o.MaxBackoff)
 			s.log.Warn("pub/sub receive failed; reconnecting", "err", err, "backoff", backoff)
 			select {
 			case <-ctx.Done():

@@ -28,15 +28,17 @@ func (k keys) group(gid string) Key        { return Key(k.p + "group:{" + gid + 
 func (k keys) groupGateways(gid string) Key {
 	return Key(k.p + "group:{" + gid + "}:gw")
 }
-func (k keys) groups() Key             { return Key(k.p + "groups") }
-func (k keys) uids() Key               { return Key(k.p + "uids") }
-func (k keys) gateways() Key           { return Key(k.p + "gateways") }
-func (k keys) gwClients(gw string) Key { return Key(k.p + "gw:{" + gw + "}:clients") }
-func (k keys) gwAlive(gw string) Key   { return Key(k.p + "gw:{" + gw + "}:alive") }
-func (k keys) reapLock(gw string) Key  { return Key(k.p + "gw:{" + gw + "}:reap") }
-func (k keys) inbox(gw string) Key     { return Key(k.p + "gw:{" + gw + "}") }
-func (k keys) broadcast() Key          { return Key(k.p + "all") }
-func (k keys) events() Key             { return Key(k.p + "events") }
+func (k keys) groupLogState(gid string) Key { return Key(k.p + "group:{" + gid + "}:seq") }
+func (k keys) groupLog(gid string) Key      { return Key(k.p + "group:{" + gid + "}:log") }
+func (k keys) groups() Key                  { return Key(k.p + "groups") }
+func (k keys) uids() Key                    { return Key(k.p + "uids") }
+func (k keys) gateways() Key                { return Key(k.p + "gateways") }
+func (k keys) gwClients(gw string) Key      { return Key(k.p + "gw:{" + gw + "}:clients") }
+func (k keys) gwAlive(gw string) Key        { return Key(k.p + "gw:{" + gw + "}:alive") }
+func (k keys) reapLock(gw string) Key       { return Key(k.p + "gw:{" + gw + "}:reap") }
+func (k keys) inbox(gw string) Key          { return Key(k.p + "gw:{" + gw + "}") }
+func (k keys) broadcast() Key               { return Key(k.p + "all") }
+func (k keys) events() Key                  { return Key(k.p + "events") }
 
 // System fields of the client hash. App session fields may not start with '_'.
 const (

@@ -19,6 +19,8 @@ type SendOption func(*sendOptions)
 type sendOptions struct {
 	exclude []string
 	gateway string // OnGateway: publish to this gateway's inbox only
+	// recoverable: log a group send, creating the group's log (recover.go)
+	recoverable bool
 }
 
 // Exclude leaves the given client ids out of a send (GatewayWorker's
@@ -129,6 +131,17 @@ func (s *Store) sendToSets(ctx context.Context, op string, ids []string, payload
 	}
 	for _, id := range ids {
 		if err := validID(id); err != nil {
+			return wrap(op, err)
+		}
+	}
+	if groups && o.gateway == "" {
+		// Groups with a recovery log (or all, with Recoverable) are sent
+		// through it, one script call per group (recover.go).
+		if len(ids) == 1 {
+			env.Groups = ids
+			return wrap(op, s.sendGroupLogged(ctx, ids[0], env, &o))
+		}
+		if ids, err = s.sendGroupsLogged(ctx, ids, env, &o); err != nil || len(ids) == 0 {
 			return wrap(op, err)
 		}
 	}

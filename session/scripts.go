@@ -52,6 +52,11 @@ var (
 	scriptOpBind        = mustScript("op_bind")
 	scriptOpUnbind      = mustScript("op_unbind")
 
+	// Recoverable groups (recover.go).
+	scriptSendGroupLog   = mustScript("send_group_log")
+	scriptGroupLogRead   = mustScript("group_log_read")
+	scriptGroupLogEnable = mustScript("group_log_enable")
+
 	// The chat app's (chat_rooms.go).
 	scriptChatHistoryAppend = mustScript("chat_history_append")
 	scriptChatMemberAdd     = mustScript("chat_member_add")

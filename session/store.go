@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -15,6 +16,12 @@ type Options struct {
 	// Logger receives the few things the store logs itself (pub/sub reconnects).
 	// Default slog.Default().
 	Logger *slog.Logger
+	// GroupLogSize is how many messages a recoverable group's log keeps
+	// (recover.go). Default DefaultGroupLogSize (1000).
+	GroupLogSize int
+	// GroupLogAge is how long a recoverable group's log keeps a message.
+	// Default DefaultGroupLogAge (1h).
+	GroupLogAge time.Duration
 }
 
 // Store is the Redis model of chatgate and its push API: the Go equivalent of
@@ -30,7 +37,9 @@ type Store struct {
 	k       keys
 	sharded bool // Redis Cluster: inboxes use SPUBLISH/SSUBSCRIBE
 	log     *slog.Logger
-	owned   bool // Open created rdb; Close closes it
+	owned   bool          // Open created rdb; Close closes it
+	logSize int           // Options.GroupLogSize
+	logAge  time.Duration // Options.GroupLogAge
 }
 
 // New returns a Store over rdb. The client should be created with
@@ -51,8 +60,14 @@ func New(rdb redis.UniversalClient, opts *Options) *Store {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.GroupLogSize <= 0 {
+		o.GroupLogSize = DefaultGroupLogSize
+	}
+	if o.GroupLogAge <= 0 {
+		o.GroupLogAge = DefaultGroupLogAge
+	}
 	_, sharded := rdb.(*redis.ClusterClient)
-	return &Store{rdb: rdb, k: keys{o.Prefix}, sharded: sharded, log: o.Logger}
+	return &Store{rdb: rdb, k: keys{o.Prefix}, sharded: sharded, log: o.Logger, logSize: o.GroupLogSize, logAge: o.GroupLogAge}
 }
 
 // Ping checks that Redis answers.

@@ -17,7 +17,7 @@ import (
 // They chat both ways, and the second tab's login leaves the first tab's
 // WebSocket open (same connection, still in the room).
 func TestChatTwoTabs(t *testing.T) {
-	st := chatRun(t, app.RoleAll, "--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "text")
+	st := chatRun(t, app.RoleAll, "--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--log-format", "text")
 	store, err := session.Open(context.Background(), st.RedisURL, 5*time.Second, &session.Options{Prefix: session.DefaultPrefix})
 	if err != nil {
 		t.Fatal(err)

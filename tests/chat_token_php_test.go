@@ -56,7 +56,7 @@ func chatPHPMint(t *testing.T, script, secret, uid string) string {
 func TestChatTokenMintedByPHP(t *testing.T) {
 	rs := redistest.Start(t)
 	gw := chatRun(t, app.RoleGateway, "--redis-url", rs.URL(), "--redis-prefix", chatPrefix, "--token-secret", chatSecret,
-		"--ws-addr", "127.0.0.1:0", "--gateway-id", "chatphpgw", "--log-format", "text")
+		"--ws-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--gateway-id", "chatphpgw", "--log-format", "text")
 	st, err := session.Open(context.Background(), rs.URL(), 5*time.Second, &session.Options{Prefix: chatPrefix})
 	if err != nil {
 		t.Fatal(err)

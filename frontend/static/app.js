@@ -1,4 +1,4 @@
-// chatgate browser client. Plain modern JavaScript, no framework, no build step.
+// chatgate browser client. Plain modern JavaScript (an ES module), no framework, no build step.
 //
 // Security rules kept throughout this file:
 //   - user-provided text reaches the DOM only through textContent / createTextNode;
@@ -6,7 +6,7 @@
 //     (element.style.x = ...) or classes, which the page CSP allows;
 //   - the server HTML-escapes message content, so it is decoded here with a small
 //     entity decoder (no HTML parser) and then inserted as text.
-'use strict';
+import { ChatgateClient } from '/lib/chatgate.js';
 
 (() => {
   const NAME_MAX = 32;
@@ -59,12 +59,9 @@
     avatarsByUid: new Map(),
     whisper: null,       // {uid, name}
     sending: false,
-    // WebSocket lifecycle.
-    ws: null,
-    wsGen: 0,            // bumps on every new socket; stale events are ignored
-    connected: false,
-    attempt: 0,          // consecutive failed connection attempts
-    reconnectTimer: 0,
+    // WebSocket lifecycle (connect).
+    client: null,        // the room's ChatgateClient
+    connected: false,    // the client is bound to the room
     tokenStale: false,
     roomsTimer: 0,
     stick: true,         // the message list is scrolled to the bottom
@@ -547,7 +544,7 @@
       }
       if (!state.room || state.room.id !== String(room.id)) return;
       scrollToBottom();
-      await reconnectNow();
+      connect();
       // On touch screens focusing would pop up the keyboard over the history.
       if (window.matchMedia('(pointer: fine)').matches) el.input.focus();
     } catch (err) {
@@ -563,17 +560,11 @@
   // teardownRoom closes the socket (on purpose, so no reconnect follows) and forgets the room.
   function teardownRoom() {
     state.room = null;
-    clearTimeout(state.reconnectTimer);
-    state.reconnectTimer = 0;
-    state.attempt = 0;
     state.tokenStale = false;
-    const ws = state.ws;
-    state.ws = null;
-    state.wsGen++;
+    const client = state.client;
+    state.client = null;
     state.connected = false;
-    if (ws) {
-      try { ws.close(1000, 'leaving'); } catch (err) { /* ignore */ }
-    }
+    if (client) client.close(1000, 'leaving');
     setStatus('offline');
   }
 
@@ -798,6 +789,13 @@
   }
 
   // ---------------------------------------------------------------- WebSocket
+  //
+  // The connection is a ChatgateClient (clients/js, served as /lib/chatgate.js):
+  // it reconnects with backoff (at once after 1012), asks for a fresh token
+  // after 4001, answers heartbeats, and recovers what the room said while the
+  // page was away or in a gap of the room's seq, delivering each frame once,
+  // in order. When that is impossible it says so and the page reloads the
+  // room's history.
 
   function gatewayURL() {
     let base = state.config.gateway_url;
@@ -805,47 +803,49 @@
     const u = new URL(base, location.href);
     if (u.protocol === 'http:') u.protocol = 'ws:';
     if (u.protocol === 'https:') u.protocol = 'wss:';
-    u.searchParams.set('token', (state.token && state.token.token) || '');
     return u.toString();
   }
 
   function connect() {
-    if (!state.room || !state.me || state.ws) return;
-    clearTimeout(state.reconnectTimer);
-    state.reconnectTimer = 0;
-    const gen = ++state.wsGen;
-    let ws;
-    try {
-      ws = new WebSocket(gatewayURL());
-    } catch (err) {
-      scheduleReconnect(0);
-      return;
-    }
-    state.ws = ws;
+    if (!state.room || !state.me || state.client) return;
+    const room = state.room.id;
+    const client = new ChatgateClient({
+      url: gatewayURL,
+      token: async ({ fresh }) => {
+        if (fresh) state.tokenStale = true;
+        await ensureToken();
+        return state.token.token;
+      },
+      onInit: ({ clientId }) => bind(client, clientId),
+      backoffBaseMs: BACKOFF_BASE_MS,
+      backoffMaxMs: BACKOFF_MAX_MS,
+    });
+    state.client = client;
     state.connected = false;
-    let bound = false;
-    ws.addEventListener('message', (ev) => {
-      if (gen !== state.wsGen) return;
-      let frame;
-      try { frame = JSON.parse(ev.data); } catch (err) { return; }
-      if (!frame || typeof frame.type !== 'string') return;
-      if (frame.type === 'init') {
-        if (bound) return;
-        bound = true;
-        bind(ws, gen, String(frame.client_id || ''));
-        return;
+    const current = () => state.client === client;
+    client.addEventListener('state', (ev) => {
+      if (!current()) return;
+      if (ev.detail.state !== 'open') {
+        state.connected = false;
+        setStatus(navigator.onLine === false ? 'offline' : 'reconnecting');
       }
-      handleFrame(ws, frame);
     });
-    ws.addEventListener('close', (ev) => {
-      if (gen !== state.wsGen) return;
-      state.ws = null;
-      state.connected = false;
-      scheduleReconnect(ev.code);
+    client.addEventListener('message', (ev) => {
+      const f = ev.detail.data;
+      if (current() && f && typeof f === 'object' && typeof f.type === 'string') handleFrame(f);
     });
+    client.addEventListener('recovery_failed', (ev) => {
+      if (current() && ev.detail.group === room) reloadHistory(room);
+    });
+    client.addEventListener('error', (ev) => {
+      if (current() && isUnauthorized(ev.detail.error)) client.close();
+    });
+    client.connect();
   }
 
-  async function bind(ws, gen, clientId) {
+  // bind joins the connection to the room (POST /api/bind); the client starts
+  // recovering the room once it resolves.
+  async function bind(client, clientId) {
     try {
       try {
         await api('POST', '/api/bind', { client_id: clientId });
@@ -856,32 +856,42 @@
         try {
           await api('POST', '/api/rooms/' + encodeURIComponent(state.room.id) + '/enter');
         } catch (enterErr) {
-          if (gen === state.wsGen && enterErr instanceof ApiError && enterErr.status === 404) {
+          if (state.client === client && enterErr instanceof ApiError && enterErr.status === 404) {
             toast('This room no longer exists.');
             enterLobby();
             return;
           }
           throw enterErr;
         }
-        if (gen !== state.wsGen) return;
+        if (state.client !== client) return;
         await api('POST', '/api/bind', { client_id: clientId });
       }
-      if (gen !== state.wsGen) return;
+      if (state.client !== client) return;
       state.connected = true;
-      state.attempt = 0;
       setStatus('connected');
     } catch (err) {
-      if (gen !== state.wsGen || isUnauthorized(err)) return;
-      toast('Could not join the room: ' + errorText(err));
-      try { ws.close(4000, 'bind failed'); } catch (e) { /* ignore */ }
+      if (state.client === client && !isUnauthorized(err)) toast('Could not join the room: ' + errorText(err));
+      throw err; // the client closes this socket and tries again
     }
   }
 
-  function handleFrame(ws, f) {
+  // reloadHistory shows the room's latest messages again: frames were missed
+  // and cannot be recovered (the room's log was trimmed or lost).
+  async function reloadHistory(room) {
+    try {
+      const history = await api('GET', '/api/rooms/' + encodeURIComponent(room) + '/history?limit=' + HISTORY_LIMIT);
+      if (!state.room || state.room.id !== room || !Array.isArray(history)) return;
+      el.messages.replaceChildren();
+      for (const m of history) addMessage(m, true);
+      addSystem('Some messages could not be recovered: showing the latest.');
+      scrollToBottom();
+    } catch (err) {
+      if (!isUnauthorized(err)) addSystem('Some messages may be missing.');
+    }
+  }
+
+  function handleFrame(f) {
     switch (f.type) {
-      case 'ping':
-        try { ws.send(JSON.stringify({ type: 'pong' })); } catch (err) { /* closing */ }
-        break;
       case 'all':
       case 'to':
         addMessage(f, false);
@@ -922,26 +932,6 @@
     }
   }
 
-  // scheduleReconnect waits, then reconnects: promptly after a service restart
-  // (1012), with a fresh token after 4001, otherwise with capped exponential backoff.
-  function scheduleReconnect(code) {
-    if (!state.room || !state.me) { setStatus('offline'); return; }
-    clearTimeout(state.reconnectTimer);
-    if (code === 4001) state.tokenStale = true;
-    let delay;
-    if (code === 1012) {
-      delay = 100 + Math.random() * 400;
-    } else {
-      const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.attempt);
-      delay = base / 2 + Math.random() * (base / 2);
-    }
-    state.attempt++;
-    // After a few failed tries, the token may have expired without a 4001: renew it.
-    if (state.attempt >= 3 && state.attempt % 3 === 0) state.tokenStale = true;
-    setStatus(navigator.onLine === false ? 'offline' : 'reconnecting');
-    state.reconnectTimer = setTimeout(reconnectNow, delay);
-  }
-
   // ensureToken makes state.token a connect token of the logged-in user that
   // is not known to be stale and lives a while longer; else it asks for one.
   async function ensureToken() {
@@ -954,27 +944,10 @@
     state.tokenStale = false;
   }
 
-  // reconnectNow opens the socket, with a fresh connect token if needed.
-  async function reconnectNow() {
-    state.reconnectTimer = 0;
-    if (!state.room || !state.me || state.ws) return;
-    try {
-      await ensureToken();
-    } catch (err) {
-      if (isUnauthorized(err)) return;
-      scheduleReconnect(0);
-      return;
-    }
-    if (!state.room || !state.me || state.ws) return;
-    connect();
-  }
-
   function onOnline() {
-    if (state.room && !state.ws) {
-      state.attempt = 0;
-      clearTimeout(state.reconnectTimer);
+    if (state.room && state.client && !state.connected) {
       setStatus('reconnecting');
-      reconnectNow();
+      state.client.reconnectNow();
     }
   }
 
@@ -985,11 +958,7 @@
   function onVisible() {
     if (document.visibilityState !== 'visible') return;
     if (state.screen === 'lobby') refreshRooms();
-    if (state.room && !state.ws && state.reconnectTimer) {
-      clearTimeout(state.reconnectTimer);
-      state.attempt = 0;
-      reconnectNow();
-    }
+    if (state.room && state.client && !state.connected) state.client.reconnectNow();
   }
 
   // ---------------------------------------------------------------- boot

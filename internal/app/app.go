@@ -106,7 +106,8 @@ func Run(ctx context.Context, role string, cfg *config.Config, log *slog.Logger,
 		log.Warn("single-machine mode: embedded in-memory Redis with a random password; state is lost on exit. Local apps can push through it with redis_url (it carries the password)",
 			"redis_url", redisURL)
 	}
-	store, err := session.Open(ctx, redisURL, cfg.RedisTimeout, &session.Options{Prefix: cfg.RedisPrefix, Logger: log})
+	store, err := session.Open(ctx, redisURL, cfg.RedisTimeout, &session.Options{Prefix: cfg.RedisPrefix, Logger: log,
+		GroupLogSize: cfg.GroupLogSize, GroupLogAge: cfg.GroupLogAge})
 	if err != nil {
 		return err
 	}
@@ -270,6 +271,7 @@ func startGateway(cfg *config.Config, store *session.Store, log *slog.Logger, m 
 		EventsMaxLen:         cfg.EventsMaxLen,
 		EventsBatch:          cfg.EventsBatch,
 		EventsQueue:          cfg.EventsQueue,
+		ResubscribeBackoff:   cfg.ResubscribeBackoff,
 		Authenticate:         authenticator(cfg, store),
 		OnInboxLag:           m.ObserveInboxLag,
 		NoInitFrame:          !cfg.InitFrame,

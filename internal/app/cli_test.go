@@ -137,7 +137,7 @@ func TestMainStartupLogs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-format", "json"},
+		done <- Main(ctx, []string{"--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--log-format", "json"},
 			func(string) string { return "" }, &syncBuffer{}, &stderr)
 	}()
 	deadline := time.Now().Add(20 * time.Second)

@@ -45,6 +45,9 @@ type Config struct {
 	EventsMaxLen         int64
 	EventsBatch          int
 	EventsQueue          int
+	GroupLogSize         int
+	GroupLogAge          time.Duration
+	ResubscribeBackoff   time.Duration
 
 	GWInnerAddr       string
 	GWAdvertiseAddr   string
@@ -136,6 +139,9 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.EventsMaxLen, "events-max-len", 100000, "approximate cap of the events stream")
 	fs.IntVar(&c.EventsBatch, "events-batch", 256, "most events one gateway appends to the events stream in one pipelined Redis round trip")
 	fs.IntVar(&c.EventsQueue, "events-queue", 8192, "events a gateway holds for its stream writer; when full, a client's reader waits (at most --redis-timeout, then the event is dropped and logged)")
+	fs.IntVar(&c.GroupLogSize, "group-log-size", session.DefaultGroupLogSize, "messages a recoverable group's log keeps for recovery (a group's own limit, set with EnableRecovery, wins)")
+	fs.DurationVar(&c.GroupLogAge, "group-log-age", session.DefaultGroupLogAge, "how long a recoverable group's log keeps a message for recovery (a group's own limit wins)")
+	fs.DurationVar(&c.ResubscribeBackoff, "resubscribe-max-backoff", 500*time.Millisecond, "longest wait between attempts to resubscribe to the inbox while Redis is unreachable: the gateway is back within about this long of Redis answering")
 
 	fs.StringVar(&c.GWInnerAddr, "gw-inner-addr", "", "GatewayWorker compatibility: where the gateway's GatewayProtocol listener listens (e.g. 10.0.0.5:2900); empty: off. The gateway then takes its id from --gw-advertise-addr and gives clients 20-hex ids")
 	fs.StringVar(&c.GWAdvertiseAddr, "gw-advertise-addr", "", "GatewayWorker compatibility: the IPv4 a.b.c.d[:port] the Register hands out for this gateway (must reach --gw-inner-addr and be unique); empty: the --gw-inner-addr address when it is a concrete IPv4")
@@ -214,6 +220,9 @@ func LoadRole(role string, args []string, getenv func(string) string) (*Config, 
 
 func (c *Config) validate() error {
 	var errs []error
+	if c.GroupLogSize <= 0 || c.GroupLogAge <= 0 || c.ResubscribeBackoff <= 0 {
+		errs = append(errs, errors.New("--group-log-size, --group-log-age and --resubscribe-max-backoff must be positive"))
+	}
 	if c.SendQueue <= 0 {
 		errs = append(errs, errors.New("--send-queue must be positive"))
 	}

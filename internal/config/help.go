@@ -46,6 +46,7 @@ var groups = []group{
 // flagGroups puts every flag in a --help section.
 var flagGroups = map[string]string{
 	"redis-url": groupRedis, "redis-prefix": groupRedis, "redis-timeout": groupRedis, "embedded-redis-addr": groupRedis,
+	"group-log-size": groupRedis, "group-log-age": groupRedis,
 
 	"ws-addr": groupGateway, "gateway-id": groupGateway, "ping-interval": groupGateway, "ping-data": groupGateway,
 	"ping-not-response-limit": groupGateway, "send-queue": groupGateway, "write-timeout": groupGateway,
@@ -54,7 +55,7 @@ var flagGroups = map[string]string{
 	"alive-ttl": groupGateway, "drain-timeout": groupGateway, "events": groupGateway, "events-max-len": groupGateway,
 	"events-batch": groupGateway, "events-queue": groupGateway,
 	"client-frame-rate": groupGateway, "client-frame-burst": groupGateway, "client-byte-rate": groupGateway,
-	"client-byte-burst": groupGateway, "init-frame": groupGateway,
+	"client-byte-burst": groupGateway, "init-frame": groupGateway, "resubscribe-max-backoff": groupGateway,
 
 	"http-addr": groupHTTP, "gateway-url": groupHTTP, "session-ttl": groupHTTP,
 	"history-len": groupHTTP, "login-per-minute": groupHTTP, "say-per-minute": groupHTTP,

@@ -104,6 +104,14 @@ func Start(t testing.TB) *Server {
 	return startServer(t, lookPath(t, "redis-server"), false, nil)
 }
 
+// StartWith is Start with extra redis-server arguments, which win over the
+// defaults: StartWith(t, "--appendonly", "yes") keeps data across Stop and
+// Restart.
+func StartWith(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	return startServer(t, lookPath(t, "redis-server"), false, extra)
+}
+
 // lookPath finds a Redis binary or fails the test loudly.
 func lookPath(t testing.TB, name string) string {
 	t.Helper()
