@@ -221,18 +221,6 @@ func (g *Gateway) forget(c *conn, readErr error) {
 	}
 }
 
-func (g *Gateway) event(e *session.Event) {
-	if !g.opts.Events {
-		return
-	}
-	e.Gateway = g.id
-	ctx, cancel := g.connRedisCtx()
-	defer cancel()
-	if err := g.store.AppendEvent(ctx, e, g.opts.EventsMaxLen); err != nil {
-		g.log.Warn("append event", "type", e.Type, "client", e.ClientID, "err", err)
-	}
-}
-
 // closeWhy names why a read ended, for logs and close events.
 func closeWhy(c *conn, err error) cause {
 	if why := cause(c.cause.Load()); why != causeUnknown {

@@ -173,6 +173,40 @@ func TestHeartbeat(t *testing.T) {
 	}
 }
 
+// Heartbeats spread over the interval (3 sweeps per interval here) still
+// ping every connection and still close every silent one, whatever its slot.
+func TestHeartbeatSpread(t *testing.T) {
+	t.Parallel()
+	e := standaloneEnv(t)
+	gw := e.addGateway(gateway.Options{PingInterval: 3 * time.Second, PingNotResponseLimit: 1})
+	var alive, silent []*client
+	for range 6 {
+		alive = append(alive, dialRaw(t, gw.url(), nil))
+		silent = append(silent, dialRaw(t, gw.url(), nil))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, c := range alive {
+		if _, data, err := c.ws.Read(ctx); err != nil || string(data) != gateway.DefaultPingData {
+			t.Fatalf("first frame after init = %q, %v; want the ping", data, err)
+		}
+		c.startReading()
+	}
+	waitFor(t, 20*time.Second, "every silent client closed", func() bool {
+		for _, c := range silent {
+			if on, _ := e.store.IsOnline(context.Background(), c.id); on {
+				return false
+			}
+		}
+		return true
+	})
+	for _, c := range alive {
+		if on, _ := e.store.IsOnline(context.Background(), c.id); !on {
+			t.Fatal("a client that answers pings was closed")
+		}
+	}
+}
+
 // The Origin allowlist refuses pages from other sites.
 func TestOriginAllowlist(t *testing.T) {
 	t.Parallel()

@@ -27,7 +27,8 @@ type conn struct {
 	mu      sync.Mutex
 	queue   [][]byte
 	writing bool
-	closing bool // a close was requested: enqueue refuses, writer stops
+	closing bool        // a close was requested: enqueue refuses, writer stops
+	hold    *time.Timer // WriteCoalesce: starts the writer once the hold ends; nil when no frames are held
 	// close to perform once the queue is written (push API close)
 	closeCode   websocket.StatusCode
 	closeReason string
@@ -47,6 +48,7 @@ type conn struct {
 	active     atomic.Bool   // client sent something since the last heartbeat tick
 	missed     atomic.Int32  // heartbeat ticks without activity
 	writeStart atomic.Int64  // unix nanos when the current write batch began; 0 when idle
+	lastWrite  atomic.Int64  // unix nanos of the last write (WriteCoalesce)
 
 	// Frame budget (budget.go): when each bucket would be full again, on the
 	// gateway's clock, and whether the client went over it.
@@ -87,6 +89,18 @@ func (c *conn) enqueueLocked(msg []byte) {
 	}
 	if c.writing {
 		c.queue = appendQueue(c.queue, msg)
+		if c.hold != nil && len(c.queue) >= holdLimit(c.g.opts.SendQueue) && c.hold.Stop() {
+			// Held frames must not fill the send queue of a client that
+			// reads: write them now, here, as an idle connection's frame is.
+			c.hold = nil
+			held := c.queue
+			c.queue = nil
+			c.mu.Unlock()
+			c.g.wg.Done() // the stopped hold's
+			c.writeInline(joinFrames(held), len(held))
+			recycle(held)
+			return
+		}
 		c.mu.Unlock()
 		return
 	}
@@ -95,24 +109,54 @@ func (c *conn) enqueueLocked(msg []byte) {
 	// system call and no goroutine. Holding the writer role (writing) keeps
 	// frames queued meanwhile behind this one.
 	c.writing = true
+	if wait := c.coalesceWait(time.Now().UnixNano()); wait > 0 {
+		// Busy connection: let more frames join this one (WriteCoalesce).
+		c.queue = appendQueue(c.queue, msg)
+		c.g.wg.Add(1)
+		c.hold = time.AfterFunc(wait, c.endHold)
+		c.mu.Unlock()
+		return
+	}
 	c.mu.Unlock()
-	rest, err := c.nc.tryWrite(msg)
+	c.writeInline(msg, 1)
+}
+
+// writeInline writes buf (frames whole frames) without waiting, as the
+// holder of the writer role, and hands the role on: what the socket did not
+// take goes first in the queue, for a writer goroutine.
+func (c *conn) writeInline(buf []byte, frames int) {
+	c.lastWrite.Store(time.Now().UnixNano())
+	c.g.metrics.writes.Add(1)
+	rest, err := c.nc.tryWrite(buf)
 	if err != nil {
 		c.writeFailed(err)
 		return
 	}
 	if rest == nil {
-		c.g.metrics.framesOut.Add(1)
-		c.g.metrics.bytesOut.Add(uint64(len(msg)))
+		c.g.metrics.framesOut.Add(uint64(frames))
+		c.g.metrics.bytesOut.Add(uint64(len(buf)))
 	}
 	c.mu.Lock()
-	if rest != nil { // socket full: the rest of the frame goes first
+	if rest != nil { // socket full: the rest goes first (counted as one frame)
 		q := append(getQueue(), rest)
 		q = append(q, c.queue...)
 		recycle(c.queue)
 		c.queue = q
 	}
 	c.afterWriteLocked()
+}
+
+// joinFrames concatenates frames into one buffer for one write.
+func joinFrames(frames [][]byte) []byte {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	buf := make([]byte, 0, n)
+	for _, f := range frames {
+		buf = append(buf, f...)
+	}
+	return buf
 }
 
 // afterWriteLocked hands over the writer role once a write is done: to a
@@ -131,6 +175,32 @@ func (c *conn) afterWriteLocked() {
 	if code != 0 {
 		c.g.closeAsync(c, causeServer, code, reason) // set by closeAfterFlush
 	}
+}
+
+// coalesceWait is how long a frame enqueued at now waits for others: until
+// WriteCoalesce after the connection's last write, or 0.
+func (c *conn) coalesceWait(now int64) time.Duration {
+	w := c.g.opts.WriteCoalesce
+	if w <= 0 {
+		return 0
+	}
+	if since := time.Duration(now - c.lastWrite.Load()); since < w {
+		return w - since
+	}
+	return 0
+}
+
+// holdLimit is how many frames WriteCoalesce may hold before they are written
+// at once: half the send queue, so that holding never closes a reading
+// client as slow.
+func holdLimit(sendQueue int) int { return max(1, sendQueue/2) }
+
+// endHold writes the frames held by WriteCoalesce when the hold ends.
+func (c *conn) endHold() {
+	c.mu.Lock()
+	c.hold = nil
+	c.mu.Unlock()
+	c.writeLoop()
 }
 
 func appendQueue(q [][]byte, msg []byte) [][]byte {
@@ -195,7 +265,10 @@ func (c *conn) writeBatch(batch [][]byte) error {
 	for _, f := range batch {
 		n += len(f)
 	}
-	c.writeStart.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.writeStart.Store(now)
+	c.lastWrite.Store(now)
+	c.g.metrics.writes.Add(1)
 	// No per-write deadline: the sweeper closes a connection whose write
 	// started more than WriteTimeout ago (writeStart), at no cost per frame.
 	err := c.nc.writeFrames(batch)

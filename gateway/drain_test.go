@@ -270,9 +270,9 @@ func (s *watchedStore) Listen(ctx context.Context, gw string, h session.InboxHan
 	return s.real.Listen(ctx, gw, h, opts)
 }
 
-func (s *watchedStore) AppendEvent(ctx context.Context, e *session.Event, maxLen int64) error {
-	defer s.call("AppendEvent")()
-	return s.real.AppendEvent(ctx, e, maxLen)
+func (s *watchedStore) AppendEvents(ctx context.Context, es []*session.Event, maxLen int64) error {
+	defer s.call("AppendEvents")()
+	return s.real.AppendEvents(ctx, es, maxLen)
 }
 
 func (s *watchedStore) ForgetStaleClients(ctx context.Context, gw string, held func(cid string) bool, opts *session.ReaperOptions) (int, error) {

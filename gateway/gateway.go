@@ -25,7 +25,7 @@ type Registry interface {
 	MarkAlive(ctx context.Context, gw string, ttl time.Duration) (bool, error)
 	RemoveGateway(ctx context.Context, gw string) error
 	Listen(ctx context.Context, gw string, h session.InboxHandler, opts *session.ListenOptions) error
-	AppendEvent(ctx context.Context, e *session.Event, maxLen int64) error
+	AppendEvents(ctx context.Context, es []*session.Event, maxLen int64) error
 	ForgetStaleClients(ctx context.Context, gw string, held func(cid string) bool, opts *session.ReaperOptions) (int, error)
 }
 
@@ -41,6 +41,7 @@ type Gateway struct {
 	log      *slog.Logger
 	idx      *index
 	pingData []byte
+	events   *events // the events stream writer (events.go)
 
 	epoch         time.Time // the frame budget's clock starts here
 	frames, bytes rate      // per-connection frame budget (budget.go)
@@ -81,6 +82,7 @@ func New(store Registry, opts *Options) (*Gateway, error) {
 		id:     o.ID,
 		log:    o.Logger.With("gateway", o.ID),
 		idx:    newIndex(),
+		events: newEvents(o.EventsQueue),
 		resync: make(chan struct{}, 1),
 		epoch:  time.Now(),
 		frames: newRate(o.FrameRate, o.FrameBurst),
@@ -124,6 +126,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		_ = g.store.Listen(ctx, g.id, g, &session.ListenOptions{MaxBackoff: g.opts.ResubscribeBackoff})
 	})
 	start(g.sweepLoop)
+	go g.eventsLoop()
 	g.log.Info("gateway running")
 	<-ctx.Done()
 	// The loops run on while clients drain: the liveness key must stay fresh
@@ -133,6 +136,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stop()
 	loops.Wait()
 	g.wg.Wait()
+	// Every connection is forgotten: no event can be queued any more.
+	g.stopEvents()
 	g.unregister()
 	g.log.Info("gateway stopped")
 	return nil

@@ -12,26 +12,47 @@ const sweepEvery = time.Second
 
 // sweepLoop is the one goroutine that heartbeats every connection and
 // enforces write deadlines, so that an idle connection needs no timer or
-// goroutine of its own.
+// goroutine of its own. Heartbeats are spread over the interval: each tick
+// pings the connections of one slot (pingSlot), so that every connection is
+// pinged once per interval and the pings of a busy gateway do not all go out
+// in the same second.
 func (g *Gateway) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
-	nextPing := time.Now().Add(g.opts.PingInterval)
-	for {
+	slots := pingSlots(g.opts.PingInterval)
+	for tick := 0; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			ping := g.opts.PingInterval > 0 && !now.Before(nextPing)
-			if ping {
-				nextPing = now.Add(g.opts.PingInterval)
+			slot := -1
+			if g.opts.PingInterval > 0 {
+				slot = tick % slots
 			}
-			g.sweep(now, ping)
+			g.sweep(now, slot, slots)
 		}
 	}
 }
 
-func (g *Gateway) sweep(now time.Time, ping bool) {
+// pingSlots is how many sweeps one ping interval spans (at least 1).
+func pingSlots(interval time.Duration) int {
+	return max(1, int(interval/sweepEvery))
+}
+
+// pingSlot spreads connections over the slots of an interval by a hash of
+// their id (FNV-1a): stable for a connection, even across connections.
+func pingSlot(id string, slots int) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return int(h % uint32(slots))
+}
+
+// sweep closes the connections whose write has taken longer than
+// WriteTimeout and heartbeats those of slot (none when slot < 0).
+func (g *Gateway) sweep(now time.Time, slot, slots int) {
 	deadline := now.Add(-g.opts.WriteTimeout).UnixNano()
 	for _, c := range g.idx.snapshot() {
 		if ws := c.writeStart.Load(); ws != 0 && ws < deadline {
@@ -43,7 +64,7 @@ func (g *Gateway) sweep(now time.Time, ping bool) {
 			c.nc.abort()
 			continue
 		}
-		if !ping {
+		if slot < 0 || pingSlot(c.id, slots) != slot {
 			continue
 		}
 		if c.active.Swap(false) {

@@ -40,6 +40,19 @@ type Options struct {
 	// WriteTimeout bounds one write to a client; a client whose socket does not
 	// take a write within it is closed. Default 10s.
 	WriteTimeout time.Duration
+	// WriteCoalesce, when positive, lets a busy connection's frames wait so
+	// that they go out together: a frame for a connection last written less
+	// than WriteCoalesce ago waits until WriteCoalesce after that write, and
+	// everything queued by then goes out in one system call (writev). The
+	// first frame after a quiet spell goes out at once, so a connection that
+	// gets a frame now and then sees no added latency; a busy one gets at
+	// most one write per WriteCoalesce and at most that much added latency.
+	// Order is kept, and a close after a send still waits for the send.
+	// Held frames never make a reading client look slow: once half of
+	// SendQueue is held they are written at once. Keep it short (the
+	// command line allows up to 1s): a stopping gateway waits for held
+	// frames. Default 0: off (every frame is written as soon as it can be).
+	WriteCoalesce time.Duration
 	// ReadLimit is the largest frame accepted from a client; larger closes
 	// with 1009. Default 64 KiB.
 	ReadLimit int64
@@ -104,6 +117,15 @@ type Options struct {
 	// EventsMaxLen caps the events stream, approximately. Default
 	// session.DefaultEventsMaxLen.
 	EventsMaxLen int64
+	// EventsBatch is the most events written to the stream in one pipelined
+	// round trip. One writer per gateway takes what has queued while the
+	// previous batch was in flight, so under load events cost one round trip
+	// per batch, and when idle an event waits for no timer. Default 256.
+	EventsBatch int
+	// EventsQueue is how many events may wait for the writer. When it is
+	// full, a connection's reader waits for room (at most RedisTimeout, then
+	// the event is dropped and logged, as a failed XADD was). Default 8192.
+	EventsQueue int
 
 	// Hook, when set, is told about every client's connect, messages and
 	// close (ClientHook), beside the events stream. Default nil.
@@ -181,8 +203,20 @@ func (o *Options) withDefaults() Options {
 	if c.RedisTimeout <= 0 {
 		c.RedisTimeout = 5 * time.Second
 	}
+	if c.EventsBatch <= 0 {
+		c.EventsBatch = DefaultEventsBatch
+	}
+	if c.EventsQueue <= 0 {
+		c.EventsQueue = DefaultEventsQueue
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return c
 }
+
+// Defaults of Options.EventsBatch and Options.EventsQueue.
+const (
+	DefaultEventsBatch = 256
+	DefaultEventsQueue = 8192
+)

@@ -14,6 +14,7 @@ type counters struct {
 	closes      atomic.Uint64
 	framesIn    atomic.Uint64
 	framesOut   atomic.Uint64
+	writes      atomic.Uint64
 	bytesOut    atomic.Uint64
 	envelopes   atomic.Uint64
 	slowCloses  atomic.Uint64
@@ -33,6 +34,7 @@ type Stats struct {
 	Closes       uint64 // connections ended
 	FramesIn     uint64 // frames received from clients
 	FramesOut    uint64 // frames written to clients
+	Writes       uint64 // writes to clients (one system call each, or more when a socket is full)
 	BytesOut     uint64 // payload bytes written to clients
 	Envelopes    uint64 // envelopes received from Redis
 	SlowCloses   uint64 // clients closed because their send queue filled
@@ -61,6 +63,7 @@ func (g *Gateway) Stats() Stats {
 		Closes:       g.metrics.closes.Load(),
 		FramesIn:     g.metrics.framesIn.Load(),
 		FramesOut:    g.metrics.framesOut.Load(),
+		Writes:       g.metrics.writes.Load(),
 		BytesOut:     g.metrics.bytesOut.Load(),
 		Envelopes:    g.metrics.envelopes.Load(),
 		SlowCloses:   g.metrics.slowCloses.Load(),

@@ -20,6 +20,7 @@ type Sender interface {
 	SendToGroup(ctx context.Context, gid string, payload []byte, opts ...session.SendOption) error
 	SendToGroups(ctx context.Context, gids []string, payload []byte, opts ...session.SendOption) error
 	CloseClient(ctx context.Context, cid string, payload []byte) error
+	SendBatch(ctx context.Context, sends []session.Send) error
 }
 
 // Members changes uid bindings and group membership.

@@ -101,3 +101,12 @@ func decode(c *fiber.Ctx, v any) error {
 
 // ok is the body of a successful write.
 var ok = fiber.Map{"ok": true}
+
+// okBody is ok encoded once: the send routes answer it without encoding.
+var okBody = []byte(`{"ok":true}`)
+
+// sendOK answers 200 {"ok":true}, as c.JSON(ok) does.
+func sendOK(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(okBody)
+}

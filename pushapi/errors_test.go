@@ -35,6 +35,8 @@ func sampleBody(f *fixture, route string) string {
 		return `{"group":"room1","payload":"hi"}`
 	case "POST /send/groups":
 		return `{"groups":["room1"],"payload":"hi"}`
+	case "POST /send/batch":
+		return `{"sends":[{"to":"group","group":"room1","payload":"hi"},{"to":"all","payload":"hi"}]}`
 	case "POST /bind", "POST /unbind":
 		return js(map[string]any{"client_id": f.a, "uid": "u1"})
 	case "POST /join", "POST /leave":

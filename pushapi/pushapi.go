@@ -99,6 +99,7 @@ func (a *api) routes() []route {
 		{fiber.MethodPost, "/send/uids", a.send("uids", toUids)},
 		{fiber.MethodPost, "/send/group", a.send("group", toGroup)},
 		{fiber.MethodPost, "/send/groups", a.send("groups", toGroups)},
+		{fiber.MethodPost, "/send/batch", a.sendBatch},
 		{fiber.MethodPost, "/bind", a.bind()},
 		{fiber.MethodPost, "/unbind", a.unbind()},
 		{fiber.MethodPost, "/join", a.join()},

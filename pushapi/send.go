@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -57,12 +58,17 @@ type sendRequest struct {
 // sendFunc sends msg to the targets of req.
 type sendFunc func(ctx context.Context, s Sender, req *sendRequest, msg []byte, opts ...session.SendOption) error
 
+// sendRequests recycles request structs (and their payload buffers) across
+// requests: the push path allocates little per request.
+var sendRequests = sync.Pool{New: func() any { return new(sendRequest) }}
+
 // send builds a handler for one /send/* route. need names the target field
 // that must be present ("" for /send/all).
 func (a *api) send(need string, f sendFunc) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		var req sendRequest
-		if err := decode(c, &req); err != nil {
+		req := sendRequests.Get().(*sendRequest)
+		defer func() { req.reset(); sendRequests.Put(req) }()
+		if err := decode(c, req); err != nil {
 			return a.fail(c, err)
 		}
 		if err := req.check(need); err != nil {
@@ -77,26 +83,44 @@ func (a *api) send(need string, f sendFunc) fiber.Handler {
 		}
 		ctx, cancel := a.ctx(c)
 		defer cancel()
-		opts := []session.SendOption{session.Exclude(req.Exclude...)}
+		var opts []session.SendOption
+		if len(req.Exclude) > 0 {
+			opts = append(opts, session.Exclude(req.Exclude...))
+		}
 		if req.Recoverable {
 			opts = append(opts, session.Recoverable())
 		}
-		if err := f(ctx, a.store, &req, msg, opts...); err != nil {
+		if err := f(ctx, a.store, req, msg, opts...); err != nil {
 			return a.fail(c, err)
 		}
-		return c.JSON(ok)
+		return sendOK(c)
 	}
+}
+
+// reset empties r for reuse, keeping the payload buffer.
+func (r *sendRequest) reset() {
+	*r = sendRequest{Payload: r.Payload[:0]}
 }
 
 // check reports a missing target. Lists must be present but may be empty
 // (sending to no one is a no-op, as in GatewayClient).
 func (r *sendRequest) check(need string) error {
-	absent := map[string]bool{
-		"client_id": r.ClientID == "", "client_ids": r.ClientIDs == nil,
-		"uid": r.Uid == "", "uids": r.Uids == nil,
-		"group": r.Group == "", "groups": r.Groups == nil,
+	var absent bool
+	switch need {
+	case "client_id":
+		absent = r.ClientID == ""
+	case "client_ids":
+		absent = r.ClientIDs == nil
+	case "uid":
+		absent = r.Uid == ""
+	case "uids":
+		absent = r.Uids == nil
+	case "group":
+		absent = r.Group == ""
+	case "groups":
+		absent = r.Groups == nil
 	}
-	if need != "" && absent[need] {
+	if absent {
 		return missing(need)
 	}
 	return nil

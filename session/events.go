@@ -80,5 +80,28 @@ func (s *core) appendEvent(ctx context.Context, e *Event, maxLen int64) error {
 	return wrap("append event", err)
 }
 
+// AppendEvents adds es to the events stream in order, in one pipelined round
+// trip, trimmed like AppendEvent. On error some of es may have been added
+// (those before the failure, in order).
+func (s *Events) AppendEvents(ctx context.Context, es []*Event, maxLen int64) error {
+	if len(es) == 0 {
+		return nil
+	}
+	if maxLen <= 0 {
+		maxLen = DefaultEventsMaxLen
+	}
+	pipe := s.rdb.Pipeline()
+	for _, e := range es {
+		pipe.XAdd(ctx, &redis.XAddArgs{
+			Stream: string(s.k.events()),
+			MaxLen: maxLen,
+			Approx: true,
+			Values: e.fields(),
+		})
+	}
+	_, err := pipe.Exec(ctx)
+	return wrap("append events", err)
+}
+
 // EventsStream returns the name of the events stream, for consumers.
 func (s *Events) EventsStream() string { return string(s.k.events()) }

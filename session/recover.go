@@ -113,7 +113,7 @@ func (s *Recovery) GroupLogSince(ctx context.Context, gid, epoch string, since i
 // (epoch "" when the group has no log). A reader that loads what was sent up
 // to now by other means (the chat app's history) reads the position first and
 // then recovers from it, so that nothing sent meanwhile is missed.
-func (s *Store) GroupLogPosition(ctx context.Context, gid string) (epoch string, seq int64, err error) {
+func (s *Recovery) GroupLogPosition(ctx context.Context, gid string) (epoch string, seq int64, err error) {
 	const op = "read group log position"
 	if err := validID(gid); err != nil {
 		return "", 0, wrap(op, err)

@@ -208,9 +208,9 @@ func TestDocsCurlExamples(t *testing.T) {
 	exercised := docsRunCurl(t, w, base)
 	docsCheckRoutes(t, exercised)
 
-	wantA := []string{`{"type":"to","content":"hello 42"}`, "hello uids", "hello rooms"}
-	wantB := []string{"hello B", "hello everyone but A", "hello B and C", "bye B"}
-	wantC := []string{"hello room1", "hello everyone but A", "hello B and C", "hello rooms"}
+	wantA := []string{`{"type":"to","content":"hello 42"}`, "hello uids", "hello rooms", "batch: to room1", "batch: to 42"}
+	wantB := []string{"hello B", "hello everyone but A", "hello B and C", "batch: to B", "bye B"}
+	wantC := []string{"hello room1", "hello everyone but A", "hello B and C", "hello rooms", "batch: to room1"}
 	w.a.waitFrames(t, "A", wantA...)
 	w.b.waitFrames(t, "B", wantB...)
 	w.c.waitFrames(t, "C", wantC...)

@@ -9,6 +9,7 @@
 //	chatgate-bench client [flags]   a client worker (started by run)
 //	chatgate-bench relay  [flags]   events stream → room sender (client publish path)
 //	chatgate-bench host   [flags] -- <chatgate args>   a chatgate role with a debug listener (pprof, runtime metrics)
+//	chatgate-bench push   [flags]   keep-alive HTTP load on the push API: req/s, latency, server CPU per request
 //
 // Everything listens on loopback only.
 package main
@@ -20,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: chatgate-bench run|client|relay|host [flags]; see docs/BENCHMARKS.md")
+		fmt.Fprintln(os.Stderr, "usage: chatgate-bench run|client|relay|host|push [flags]; see docs/BENCHMARKS.md")
 		os.Exit(2)
 	}
 	var err error
@@ -31,6 +32,8 @@ func main() {
 		err = clientMain(os.Args[2:])
 	case "relay":
 		err = relayMain(os.Args[2:])
+	case "push":
+		err = pushMain(os.Args[2:])
 	case "host":
 		os.Exit(hostMain(os.Args[2:]))
 	default:

@@ -83,6 +83,8 @@ func (c *child) stop(grace time.Duration) {
 // procSample is one reading of a process's /proc counters.
 type procSample struct {
 	ticks  uint64 // utime+stime
+	user   uint64 // utime
+	sys    uint64 // stime
 	rss    uint64 // bytes
 	syscr  uint64
 	syscw  uint64
@@ -107,7 +109,7 @@ func readProc(pid int) (procSample, error) {
 	st, _ := strconv.ParseUint(f[12], 10, 64)
 	th, _ := strconv.Atoi(f[17])
 	rssPages, _ := strconv.ParseUint(f[21], 10, 64)
-	s.ticks, s.rss, s.thread = ut+st, rssPages*uint64(os.Getpagesize()), th
+	s.ticks, s.user, s.sys, s.rss, s.thread = ut+st, ut, st, rssPages*uint64(os.Getpagesize()), th
 	if io, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io"); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(io))
 		for sc.Scan() {

@@ -30,6 +30,7 @@ type Config struct {
 	PingNotResponseLimit int
 	SendQueue            int
 	WriteTimeout         time.Duration
+	WriteCoalesce        time.Duration
 	ReadLimit            int64
 	ClientFrameRate      int
 	ClientFrameBurst     int
@@ -42,6 +43,8 @@ type Config struct {
 	DrainTimeout         time.Duration
 	Events               bool
 	EventsMaxLen         int64
+	EventsBatch          int
+	EventsQueue          int
 	GroupLogSize         int
 	GroupLogAge          time.Duration
 	ResubscribeBackoff   time.Duration
@@ -121,6 +124,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.PingNotResponseLimit, "ping-not-response-limit", 2, "close a client silent (no frame, no pong) for more than this many intervals; 0 never closes")
 	fs.IntVar(&c.SendQueue, "send-queue", 256, "frames queued per connection before a slow client is closed (1008)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "close a client whose socket does not take a write within this time")
+	fs.DurationVar(&c.WriteCoalesce, "write-coalesce", 2*time.Millisecond, "hold frames for a client written to less than this long ago, and write them together (fewer system calls for busy clients, at most this much added latency); 0: off")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; larger closes with 1009")
 	fs.IntVar(&c.ClientFrameRate, "client-frame-rate", 10, "frames per second one client may send on average (messages, heartbeat replies, pings); more closes it with 1008; 0 disables")
 	fs.IntVar(&c.ClientFrameBurst, "client-frame-burst", 40, "frames one client may send at once before --client-frame-rate applies")
@@ -133,6 +137,8 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "graceful shutdown budget: close clients with 1012 and clean Redis")
 	fs.BoolVar(&c.Events, "events", true, "append connect/message/close events to the Redis events stream")
 	fs.Int64Var(&c.EventsMaxLen, "events-max-len", 100000, "approximate cap of the events stream")
+	fs.IntVar(&c.EventsBatch, "events-batch", 256, "most events one gateway appends to the events stream in one pipelined Redis round trip")
+	fs.IntVar(&c.EventsQueue, "events-queue", 8192, "events a gateway holds for its stream writer; when full, a client's reader waits (at most --redis-timeout, then the event is dropped and logged)")
 	fs.IntVar(&c.GroupLogSize, "group-log-size", session.DefaultGroupLogSize, "messages a recoverable group's log keeps for recovery (a group's own limit, set with EnableRecovery, wins)")
 	fs.DurationVar(&c.GroupLogAge, "group-log-age", session.DefaultGroupLogAge, "how long a recoverable group's log keeps a message for recovery (a group's own limit wins)")
 	fs.DurationVar(&c.ResubscribeBackoff, "resubscribe-max-backoff", 500*time.Millisecond, "longest wait between attempts to resubscribe to the inbox while Redis is unreachable: the gateway is back within about this long of Redis answering")
@@ -222,6 +228,12 @@ func (c *Config) validate() error {
 	}
 	if c.ReadLimit <= 0 {
 		errs = append(errs, errors.New("--read-limit must be positive"))
+	}
+	if c.WriteCoalesce < 0 || c.WriteCoalesce > time.Second {
+		errs = append(errs, errors.New("--write-coalesce must be between 0 (off) and 1s"))
+	}
+	if c.EventsBatch <= 0 || c.EventsQueue <= 0 {
+		errs = append(errs, errors.New("--events-batch and --events-queue must be positive"))
 	}
 	if c.ClientFrameRate < 0 || c.ClientByteRate < 0 || c.MaxConnsPerIP < 0 {
 		errs = append(errs, errors.New("--client-frame-rate, --client-byte-rate and --max-conns-per-ip must be 0 (off) or more"))
