@@ -34,9 +34,10 @@ type clientConfig struct {
 	targets  []*net.TCPAddr // server i%len(targets) holds connection i
 	first    int            // global index of this worker's first connection
 	count    int
-	rooms    int // connection i is in room (i/servers)%rooms; 0: no rooms
-	src      net.IP
-	redisURL string // chatgate: bind uid and join room through session.Store
+	rooms    int      // connection i is in room (i/servers)%rooms; 0: no rooms
+	srcs     []net.IP // source addresses, used in turn (none: the kernel chooses)
+	rate     float64  // connections opened per second at most (0: no bound)
+	redisURL string   // chatgate: bind uid and join room through session.Store
 	prefix   string
 	dialConc int
 	loops    int
@@ -66,6 +67,32 @@ type clientStats struct {
 	// inWindow counts deliveries received during the window, whenever sent:
 	// the throughput actually achieved, even when the system falls behind.
 	inWindow uint64
+	pings    pingCount
+}
+
+// pingWidth is the width of a heartbeat count bucket, in µs.
+const pingWidth = 100_000
+
+// pingCount counts heartbeats received per 100 ms from start (µs since the
+// epoch): the gateway's ping text frames and its WebSocket pings apart.
+type pingCount struct {
+	start   int64
+	text    []uint64
+	proto   []uint64
+	outside uint64 // heartbeats outside the buckets
+}
+
+func (p *pingCount) add(now int64, proto bool) {
+	i := (now - p.start) / pingWidth
+	if p.text == nil || i < 0 || i >= int64(len(p.text)) {
+		p.outside++
+		return
+	}
+	if proto {
+		p.proto[i]++
+	} else {
+		p.text[i]++
+	}
 }
 
 type clientWorker struct {
@@ -84,13 +111,14 @@ type clientWorker struct {
 func clientMain(args []string) error {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
 	var cfg clientConfig
-	var targets, src string
+	var targets, srcs string
 	fs.StringVar(&cfg.sys, "system", sysChatgate, "chatgate or socketio")
 	fs.StringVar(&targets, "targets", "", "comma-separated server addresses host:port")
 	fs.IntVar(&cfg.first, "first", 0, "global index of the first connection")
 	fs.IntVar(&cfg.count, "count", 0, "connections to open")
 	fs.IntVar(&cfg.rooms, "rooms", 0, "rooms; 0 joins none")
-	fs.StringVar(&src, "src", "", "source IP (127.0.0.x); empty lets the kernel choose")
+	fs.StringVar(&srcs, "src", "", "comma-separated source IPs (127.0.0.x), used in turn; empty lets the kernel choose")
+	fs.Float64Var(&cfg.rate, "rate", 0, "connections opened per second at most; 0: no bound")
 	fs.StringVar(&cfg.redisURL, "redis-url", "", "chatgate: Redis URL to bind uids and join rooms")
 	fs.StringVar(&cfg.prefix, "redis-prefix", session.DefaultPrefix, "chatgate: key prefix")
 	fs.IntVar(&cfg.dialConc, "dial-concurrency", 8, "handshakes in flight")
@@ -107,10 +135,15 @@ func clientMain(args []string) error {
 		}
 		cfg.targets = append(cfg.targets, a)
 	}
-	if src != "" {
-		if cfg.src = net.ParseIP(src).To4(); cfg.src == nil {
+	for _, src := range strings.Split(srcs, ",") {
+		if src == "" {
+			continue
+		}
+		ip := net.ParseIP(src).To4()
+		if ip == nil {
 			return fmt.Errorf("source %q is not an IPv4 address", src)
 		}
+		cfg.srcs = append(cfg.srcs, ip)
 	}
 	if path := os.Getenv("CHATGATE_BENCH_CLIENT_CPUPROFILE"); path != "" {
 		f, err := os.Create(fmt.Sprintf("%s.%d", path, cfg.first))
@@ -201,6 +234,12 @@ func (w *clientWorker) setup() readyReport {
 				if j >= w.cfg.count {
 					return
 				}
+				if w.cfg.rate > 0 {
+					// Connection j starts no earlier than j/rate after the
+					// start: a bounded connect rate keeps the servers' accept
+					// backlogs from overflowing.
+					time.Sleep(time.Until(start.Add(time.Duration(float64(j) / w.cfg.rate * 1e9))))
+				}
 				i := w.cfg.first + j
 				c, err := w.open(i, store)
 				if err != nil {
@@ -236,7 +275,11 @@ func (w *clientWorker) open(i int, store *session.Store) (*wconn, error) {
 		}
 		path = "/socket.io/?EIO=4&transport=websocket&uid=" + uidName(i) + "&room=" + room
 	}
-	fd, rest, err := dialWS(w.cfg.src, target, path, w.cfg.timeout)
+	var src net.IP
+	if len(w.cfg.srcs) > 0 {
+		src = w.cfg.srcs[(i-w.cfg.first)%len(w.cfg.srcs)]
+	}
+	fd, rest, err := dialWS(src, target, path, w.cfg.timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -531,6 +574,7 @@ func (w *clientWorker) readConn(c *wconn, rbuf []byte) {
 			w.drop(c)
 			return
 		case 9:
+			w.stats.pings.add(now, true)
 			_ = c.write(appendClientFrame(nil, 10, p))
 		}
 	}
@@ -551,6 +595,9 @@ func (w *clientWorker) onMessage(c *wconn, p []byte, now int64) {
 	}
 	ts, ok := frameTS(p)
 	if !ok {
+		if bytes.Contains(p, pingType) {
+			w.stats.pings.add(now, false)
+		}
 		w.stats.other++
 		return
 	}
@@ -563,6 +610,9 @@ func (w *clientWorker) onMessage(c *wconn, p []byte, now int64) {
 	}
 	w.stats.h.add(now - ts)
 }
+
+// pingType marks chatgate's heartbeat text frame (--ping-data).
+var pingType = []byte(`"type":"ping"`)
 
 func (w *clientWorker) drop(c *wconn) {
 	if c.closed.Swap(true) {
@@ -603,6 +653,14 @@ type stepReport struct {
 	InWindow uint64 `json:"in_window"`
 }
 
+// pingReport answers a pingreport command: heartbeats received per 100 ms
+// since the start of the last pings command.
+type pingReport struct {
+	Text    []uint64 `json:"text"`  // ping text frames
+	Proto   []uint64 `json:"proto"` // WebSocket pings
+	Outside uint64   `json:"outside"`
+}
+
 // serve handles commands until quit or EOF.
 func (w *clientWorker) serve(in io.Reader, out *json.Encoder) error {
 	sc := bufio.NewScanner(in)
@@ -634,6 +692,20 @@ func (w *clientWorker) serve(in io.Reader, out *json.Encoder) error {
 				Outside: w.stats.outside, Other: w.stats.other, InWindow: w.stats.inWindow}
 			w.stats.mu.Unlock()
 			r.Closed, r.Sent, r.SendKO = w.closed.Load(), sent.Load(), w.sendKO.Load()
+			if err := out.Encode(r); err != nil {
+				return err
+			}
+		case "pings":
+			// Count heartbeats per 100 ms over [WinStart, WinEnd) (µs).
+			n := max((cmd.WinEnd-cmd.WinStart+pingWidth-1)/pingWidth, 1)
+			w.stats.mu.Lock()
+			w.stats.pings = pingCount{start: cmd.WinStart, text: make([]uint64, n), proto: make([]uint64, n)}
+			w.stats.mu.Unlock()
+		case "pingreport":
+			w.stats.mu.Lock()
+			p := w.stats.pings
+			r := pingReport{Text: append([]uint64(nil), p.text...), Proto: append([]uint64(nil), p.proto...), Outside: p.outside}
+			w.stats.mu.Unlock()
 			if err := out.Encode(r); err != nil {
 				return err
 			}

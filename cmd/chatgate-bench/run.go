@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -52,6 +53,14 @@ type runOpts struct {
 	memRate  int
 	coalesce time.Duration
 
+	gatewayArgs  []string      // extra gateway flags, after the bench's own (they win)
+	srcPerWorker int           // with srcIPs: source addresses per worker
+	connectRate  float64       // connections opened per second over all workers (0: no bound)
+	pingInterval time.Duration // gateways' --ping-interval (0: heartbeats off)
+	hbIntervals  int           // scale: heartbeat intervals measured (with pingInterval)
+	scaleGroup   bool          // scale: every connection joins one group; broadcasts alternate all / group
+	bcastWait    time.Duration // scale: how long to wait for every connection to receive a broadcast
+
 	chatgateBin string
 	peerDir     string
 	redisBin    string
@@ -76,9 +85,16 @@ func parseRunOpts(args []string) (*runOpts, error) {
 	fs.IntVar(&o.workers, "workers", 2, "client worker processes")
 	fs.IntVar(&o.loops, "loops", 1, "epoll read loops per worker")
 	fs.DurationVar(&o.coalesce, "coalesce", 0, "client workers pause this long between read batches (fewer wake-ups; adds at most this to latency)")
-	fs.BoolVar(&o.srcIPs, "src-ips", false, "give each worker its own source address 127.0.0.(10+w)")
-	fs.DurationVar(&o.hold, "hold", 30*time.Second, "idle: how long connections are held")
+	fs.BoolVar(&o.srcIPs, "src-ips", false, "give each worker its own source addresses 127.0.0.(10+w×k) … (10+w×k+k-1), k = --src-per-worker")
+	fs.IntVar(&o.srcPerWorker, "src-per-worker", 1, "with --src-ips: source addresses per worker, used in turn")
+	fs.Float64Var(&o.connectRate, "connect-rate", 0, "connections opened per second over all workers (0: no bound); keeps accept backlogs from overflowing")
+	gwArgs := fs.String("gateway-args", "", "extra flags for every gateway, split at spaces, after the bench's own (so they override them), e.g. \"--ws-engine nbio\"")
+	fs.DurationVar(&o.pingInterval, "ping-interval", 0, "gateways' heartbeat interval (--ping-interval); 0 turns heartbeats off")
+	fs.IntVar(&o.hbIntervals, "heartbeat-intervals", 2, "scale with --ping-interval: heartbeat intervals over which pings and gateway CPU are counted")
+	fs.BoolVar(&o.scaleGroup, "scale-group", false, "scale: every connection also joins group r0; broadcasts alternate send-to-all and send-to-group")
+	fs.DurationVar(&o.hold, "hold", 30*time.Second, "idle, scale: how long connections are held before memory is measured")
 	fs.IntVar(&o.bcasts, "broadcasts", 3, "scale: broadcasts sent")
+	fs.DurationVar(&o.bcastWait, "broadcast-wait", time.Minute, "scale: how long to wait for every connection to receive a broadcast (later deliveries count as lost)")
 	fs.IntVar(&o.pubConc, "publish-concurrency", 16, "server path: publishes in flight")
 	fs.IntVar(&o.maxFail, "max-fail", 2, "fanout: stop after this many failing steps in a row")
 	fs.DurationVar(&o.maxTime, "max-time", 20*time.Minute, "bound on the whole run")
@@ -96,6 +112,8 @@ func parseRunOpts(args []string) (*runOpts, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	o.gatewayArgs = strings.Fields(*gwArgs)
+	fdMax := fdLimit()
 	for _, s := range strings.Split(*systems, ",") {
 		switch s = strings.TrimSpace(s); s {
 		case sysChatgate, sysSocketIO:
@@ -121,13 +139,20 @@ func parseRunOpts(args []string) (*runOpts, error) {
 		return nil, errors.New("need servers ≥ 1, conns ≥ servers, workers ≥ 1")
 	case o.workload == wlFanout && (o.rooms < 1 || o.conns < o.rooms*o.servers):
 		return nil, errors.New("fanout needs rooms ≥ 1 and conns ≥ rooms×servers")
-	case o.conns/o.workers > 19000:
-		return nil, errors.New("more than 19,000 connections per worker: raise --workers (fd limit 20,000)")
+	case (o.conns+o.workers-1)/o.workers > fdMax-1000:
+		return nil, fmt.Errorf("more than %d connections per worker: raise --workers (open files limit %d)", fdMax-1000, fdMax)
+	case (o.conns+o.servers-1)/o.servers > fdMax-1000:
+		return nil, fmt.Errorf("more than %d connections per server process: raise --servers (open files limit %d)", fdMax-1000, fdMax)
+	case o.srcIPs && (o.srcPerWorker < 1 || 10+o.workers*o.srcPerWorker > 255):
+		return nil, errors.New("--src-per-worker must be ≥ 1 and addresses must stay within 127.0.0.10-254")
+	case o.connectRate < 0 || o.pingInterval < 0 || o.hbIntervals < 1:
+		return nil, errors.New("--connect-rate and --ping-interval must not be negative, --heartbeat-intervals ≥ 1")
 	}
 	return o, nil
 }
 
 func runMain(args []string) error {
+	raiseFDLimit() // before the checks: they use the raised limit, which every child inherits
 	o, err := parseRunOpts(args)
 	if err != nil {
 		return err
@@ -176,6 +201,25 @@ func runMain(args []string) error {
 		}
 	}
 	return nil
+}
+
+// fdLimit is this process's open-files limit (soft).
+func fdLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 1024
+	}
+	return int(min(rl.Cur, 1<<30))
+}
+
+// raiseFDLimit raises the soft open-files limit to the hard limit (never
+// beyond it), for this process and every process it starts.
+func raiseFDLimit() {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
 }
 
 func contains(list []string, s string) bool {

@@ -33,6 +33,7 @@ type sysRun struct {
 	servers  []*child
 	addrs    []string // server listen addresses
 	debug    []string // debug listeners (chatgate --debug-host)
+	internal []string // gateways' internal listeners (/metrics)
 	workers  []*workerProc
 
 	store   *session.Store // chatgate publisher
@@ -158,13 +159,20 @@ func (s *sysRun) startRedis() error {
 	return nil
 }
 
-func (s *sysRun) startGateway(i int) error {
-	args := []string{"gateway", "--redis-url", s.redisURL, "--ws-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--ping-interval", "0",
+// gatewayArgs is gateway i's command line: the bench's flags, then
+// --gateway-args, which therefore override them (the last value of a flag wins).
+func (s *sysRun) gatewayArgs(i int) []string {
+	args := []string{"gateway", "--redis-url", s.redisURL, "--ws-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--ping-interval", s.o.pingInterval.String(),
 		"--events=" + strconv.FormatBool(s.o.workload == wlFanout && s.o.path == "client"),
 		"--allow-unsigned", "--log-format", "json", "--gateway-id", "bench" + strconv.Itoa(i),
 		// Thousands of connections from a few loopback addresses, and clients
 		// that send at the offered rate: the per-client limits are off.
 		"--max-conns-per-ip", "0", "--client-frame-rate", "0", "--client-byte-rate", "0"}
+	return append(args, s.o.gatewayArgs...)
+}
+
+func (s *sysRun) startGateway(i int) error {
+	args := s.gatewayArgs(i)
 	var cmd *exec.Cmd
 	if s.o.host {
 		cmd = exec.Command(s.self, append([]string{"host", "--debug-addr", "127.0.0.1:0",
@@ -198,6 +206,7 @@ func (s *sysRun) startGateway(i int) error {
 	}
 	s.servers = append(s.servers, c)
 	s.addrs = append(s.addrs, addr)
+	s.internal = append(s.internal, internal)
 	return waitHTTP(c, "http://"+internal+"/readyz", 15*time.Second)
 }
 
@@ -265,7 +274,10 @@ func (s *sysRun) startWorkers(ctx context.Context, rooms int, setup time.Duratio
 			"--first", strconv.Itoa(first), "--count", strconv.Itoa(last - first), "--rooms", strconv.Itoa(rooms),
 			"--loops", strconv.Itoa(s.o.loops), "--coalesce", s.o.coalesce.String()}
 		if s.o.srcIPs {
-			args = append(args, "--src", "127.0.0."+strconv.Itoa(10+w))
+			args = append(args, "--src", strings.Join(srcAddrs(w, s.o.srcPerWorker), ","))
+		}
+		if s.o.connectRate > 0 {
+			args = append(args, "--rate", strconv.FormatFloat(s.o.connectRate/float64(n), 'f', -1, 64))
 		}
 		if s.sys == sysChatgate {
 			args = append(args, "--redis-url", s.redisURL)
@@ -314,6 +326,15 @@ func (s *sysRun) startWorkers(ctx context.Context, rooms int, setup time.Duratio
 		return fmt.Errorf("only %d of %d connections opened", s.conns, s.o.conns)
 	}
 	return nil
+}
+
+// srcAddrs are worker w's k source addresses: 127.0.0.(10+w×k) onwards.
+func srcAddrs(w, k int) []string {
+	out := make([]string, k)
+	for i := range out {
+		out[i] = "127.0.0." + strconv.Itoa(10+w*k+i)
+	}
+	return out
 }
 
 func (w *workerProc) send(cmd command) error {
