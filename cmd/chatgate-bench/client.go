@@ -277,7 +277,10 @@ func (w *clientWorker) open(i int, store *session.Store) (*wconn, error) {
 	}
 	var src net.IP
 	if len(w.cfg.srcs) > 0 {
-		src = w.cfg.srcs[(i-w.cfg.first)%len(w.cfg.srcs)]
+		// Consecutive connections go to consecutive servers: change the
+		// address once per round of servers, so that every address reaches
+		// every server.
+		src = w.cfg.srcs[((i-w.cfg.first)/len(w.cfg.targets))%len(w.cfg.srcs)]
 	}
 	fd, rest, err := dialWS(src, target, path, w.cfg.timeout)
 	if err != nil {

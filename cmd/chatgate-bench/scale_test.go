@@ -100,11 +100,12 @@ func TestScaleRun(t *testing.T) {
 	}
 }
 
-// Connections of one worker take its source addresses in turn.
+// Connections of one worker take its source addresses in turn, one address
+// per round of gateways, so that every address reaches every gateway.
 func TestClientWorkerSourceAddresses(t *testing.T) {
-	addrs, url := startGateways(t, 1)
+	addrs, url := startGateways(t, 2)
 	srcs := []string{"127.0.0.41", "127.0.0.42"}
-	cfg := clientConfig{sys: sysChatgate, targets: addrs, count: 4, redisURL: url, dialConc: 2, loops: 1,
+	cfg := clientConfig{sys: sysChatgate, targets: addrs, count: 8, redisURL: url, dialConc: 2, loops: 1,
 		timeout: 10 * time.Second, rate: 1000}
 	for _, s := range srcs {
 		cfg.srcs = append(cfg.srcs, net.ParseIP(s).To4())
@@ -114,18 +115,23 @@ func TestClientWorkerSourceAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.shutdown()
-	if rep := w.setup(); rep.Connected != 4 {
+	if rep := w.setup(); rep.Connected != 8 {
 		t.Fatalf("setup: %+v", rep)
 	}
+	pairs := map[string]int{} // "source>gateway" → connections
 	for j, c := range w.byIdx {
 		sa, err := syscall.Getsockname(c.fd)
 		if err != nil {
 			t.Fatal(err)
 		}
 		a := sa.(*syscall.SockaddrInet4).Addr
-		if got, want := net.IP(a[:]).String(), srcs[j%2]; got != want {
+		if got, want := net.IP(a[:]).String(), srcs[(j/2)%2]; got != want {
 			t.Errorf("connection %d from %s, want %s", j, got, want)
 		}
+		pairs[net.IP(a[:]).String()+">"+addrs[j%2].String()]++
+	}
+	if len(pairs) != 4 {
+		t.Errorf("source address × gateway pairs: %v, want all 4 used", pairs)
 	}
 }
 
