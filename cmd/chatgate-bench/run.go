@@ -213,10 +213,12 @@ func fdLimit() int {
 }
 
 // raiseFDLimit raises the soft open-files limit to the hard limit (never
-// beyond it), for this process and every process it starts.
+// beyond it), for this process and every process it starts. The Go runtime
+// already raised it for this process but restores the original soft limit
+// in children, unless the program sets the limit itself: so set it always.
 func raiseFDLimit() {
 	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
 		rl.Cur = rl.Max
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
 	}
