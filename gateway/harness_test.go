@@ -18,6 +18,7 @@ import (
 
 	"github.com/chatgate/chatgate/gateway"
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -225,15 +226,15 @@ func (c *client) closeStatus() websocket.StatusCode {
 	return websocket.CloseStatus(c.err)
 }
 
+// waitFor is testwait.For with a yes/no check.
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+	testwait.For(t, d, what, func() error {
+		if !ok() {
+			return errors.New("not yet")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // allKeys lists every key on every node (Cluster: each master).

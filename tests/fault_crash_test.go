@@ -149,7 +149,7 @@ func faultProbeRooms(t *testing.T, st *session.Store, ms []*faultMember, rooms i
 			t.Fatal(err)
 		}
 	}
-	faultWaitFor(t, d, "every member gets the room probe", func() error {
+	testwait.For(t, d, "every member gets the room probe", func() error {
 		for m, w := range want {
 			if got := m.probes.Load(); got != w {
 				return fmt.Errorf("client %s of %s: %d probes, want %d", m.c.id, m.room, got, w)
@@ -200,7 +200,7 @@ func TestFaultGatewayCrash(t *testing.T) {
 
 	gws[0].kill(t)
 	killed := time.Now()
-	cleanup := faultWaitFor(t, 30*time.Second, "cleanup after kill -9", func() error {
+	cleanup := testwait.For(t, 30*time.Second, "cleanup after kill -9", func() error {
 		return faultCheckState(t.Context(), st, alive, rooms)
 	})
 	t.Logf("gateway crash: %d of %d clients on the killed gateway; cleanup took %v after SIGKILL (bound %v; alive TTL 10s, reaper interval 3s)",
