@@ -68,7 +68,9 @@ func newEnv(t *testing.T, rdb redis.UniversalClient) *env {
 func (e *env) addGateway(opts gateway.Options) *testGateway {
 	e.t.Helper()
 	opts.Logger = testLogger(e.t)
-	g, err := gateway.New(session.New(e.rdb, &session.Options{Logger: opts.Logger}), &opts)
+	store := session.New(e.rdb, &session.Options{Logger: opts.Logger})
+	opts.Recovery = store.Recovery
+	g, err := gateway.New(store, &opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
