@@ -185,6 +185,7 @@ func newFixture(t *testing.T, gopts *gateway.Options) *fixture {
 	store.Instrument(m.ObserveRedis)
 	gopts.RedisTimeout = 2 * time.Second
 	gopts.Logger = log
+	gopts.Recovery = store.Recovery
 	gw, err := gateway.New(store, gopts)
 	if err != nil {
 		t.Fatal(err)
