@@ -122,7 +122,7 @@ func fuzzGateway(f *testing.F) (string, *session.Store) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := session.New(rdb, &session.Options{Logger: log})
 	g, err := gateway.New(store, &gateway.Options{
-		ReadLimit: fuzzReadLimit, Events: true, PingInterval: -1, Logger: log,
+		ReadLimit: fuzzReadLimit, Events: true, PingInterval: -1, Logger: log, Recovery: store.Recovery,
 		FrameRate: fuzzRefill, FrameBurst: fuzzBurst, ByteRate: 1024, ByteBurst: fuzzByteBurst,
 	})
 	if err != nil {

@@ -31,6 +31,16 @@ type Registry interface {
 
 var _ Registry = (*session.Store)(nil)
 
+// Recovery is what the gateway reads to recover recoverable groups: a
+// group's log since a client's position, and whether the client is a member
+// (session.Store.Recovery). See Options.Recovery.
+type Recovery interface {
+	GroupLogSince(ctx context.Context, gid, epoch string, since int64) (*session.GroupLog, error)
+	IsMember(ctx context.Context, gid, cid string) (bool, error)
+}
+
+var _ Recovery = (*session.Recovery)(nil)
+
 // Gateway is a WebSocket server holding client connections. It is an
 // http.Handler: mount it where clients connect, and call Run for its
 // lifetime. It is safe for concurrent use.
@@ -58,7 +68,7 @@ type Gateway struct {
 	stale       atomic.Bool  // a closed client could not be forgotten in Redis: clean up when Redis answers
 	resync      chan struct{}
 
-	logs  logStore // recoverable groups; nil when the store has no logs (recover.go)
+	logs  Recovery // Options.Recovery; nil: no recovery (recover.go)
 	marks logMarks // last (epoch, seq) delivered per recoverable group
 
 	metrics counters
@@ -87,8 +97,8 @@ func New(store Registry, opts *Options) (*Gateway, error) {
 		epoch:  time.Now(),
 		frames: newRate(o.FrameRate, o.FrameBurst),
 		bytes:  newRate(o.ByteRate, o.ByteBurst),
+		logs:   o.Recovery,
 	}
-	g.logs, _ = store.(logStore)
 	if o.PingData != "" {
 		g.pingData = textFrame(o.PingData)
 	}

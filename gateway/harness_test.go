@@ -18,6 +18,7 @@ import (
 
 	"github.com/chatgate/chatgate/gateway"
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -67,7 +68,9 @@ func newEnv(t *testing.T, rdb redis.UniversalClient) *env {
 func (e *env) addGateway(opts gateway.Options) *testGateway {
 	e.t.Helper()
 	opts.Logger = testLogger(e.t)
-	g, err := gateway.New(session.New(e.rdb, &session.Options{Logger: opts.Logger}), &opts)
+	store := session.New(e.rdb, &session.Options{Logger: opts.Logger})
+	opts.Recovery = store.Recovery
+	g, err := gateway.New(store, &opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -225,15 +228,15 @@ func (c *client) closeStatus() websocket.StatusCode {
 	return websocket.CloseStatus(c.err)
 }
 
+// waitFor is testwait.For with a yes/no check.
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+	testwait.For(t, d, what, func() error {
+		if !ok() {
+			return errors.New("not yet")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // allKeys lists every key on every node (Cluster: each master).

@@ -127,6 +127,12 @@ type Options struct {
 	// the event is dropped and logged, as a failed XADD was). Default 8192.
 	EventsQueue int
 
+	// Recovery, when set, serves recover frames and catches clients up after
+	// the inbox resubscribes, from recoverable groups' logs (pass
+	// session.Store.Recovery). Default nil: no recovery; a recover frame is
+	// an ordinary message.
+	Recovery Recovery
+
 	// Hook, when set, is told about every client's connect, messages and
 	// close (ClientHook), beside the events stream. Default nil.
 	Hook ClientHook

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -40,14 +39,6 @@ type heldFrame struct {
 
 // recovery is a running recovery of one group for one connection.
 type recovery struct{ held []heldFrame }
-
-var _ logStore = (*session.Store)(nil)
-
-// logStore is what recovery needs from session.
-type logStore interface {
-	GroupLogSince(ctx context.Context, gid, epoch string, since int64) (*session.GroupLog, error)
-	IsMember(ctx context.Context, gid, cid string) (bool, error)
-}
 
 // logMarks is, per recoverable group, the last (epoch, seq) the gateway
 // delivered (where a catch-up starts) and the seq its last catch-up reached

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -60,6 +61,15 @@ func (in *inbox) count(ok func(*session.Envelope, map[string]any) bool) int {
 	return n
 }
 
+// probeGroup checks that the chat app's consumer group exists (reading from
+// it works).
+func probeGroup(e *testEnv) func() error {
+	return func() error {
+		_, err := e.store.ReadEvents(context.Background(), "chat-notices", "probe", 1, 0)
+		return err
+	}
+}
+
 func TestCloseNotices(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, nil)
@@ -70,16 +80,7 @@ func TestCloseNotices(t *testing.T) {
 	e.run(e.srv)
 	e.run(replica) // two replicas share the consumer group
 	// Let both create the group before the first close event.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := e.store.ReadEvents(context.Background(), "chat-notices", "probe", 1, 0); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("consumer group never created")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, "the consumer group", probeGroup(e))
 	ada, bob, adaCid, _, room, in := chatRoom(t, e)
 
 	// Ada has a second connection: closing one of them is no departure.
@@ -121,27 +122,10 @@ func TestCloseNoticeAfterDataLoss(t *testing.T) {
 	e := newTestEnv(t, nil)
 	e.run(e.srv)
 	in := e.listen("gwa")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := e.store.ReadEvents(context.Background(), "chat-notices", "probe", 1, 0); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("consumer group never created")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, "the consumer group", probeGroup(e))
 	e.mr.FlushAll()
 	// Wait for the consumer to notice and recreate its group.
-	for {
-		if _, err := e.store.ReadEvents(context.Background(), "chat-notices", "probe", 1, 0); err == nil {
-			break
-		}
-		if time.Now().After(deadline.Add(10 * time.Second)) {
-			t.Fatal("consumer group not recreated after FLUSHALL")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 20*time.Second, "the consumer group recreated after FLUSHALL", probeGroup(e))
 	ada, bob := e.client(), e.client()
 	ada.login("Ada")
 	bob.login("Bob")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatgate/chatgate/chatdata"
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/internal/token"
 	"github.com/chatgate/chatgate/session"
 )
@@ -116,7 +117,7 @@ func TestPresenceConvergesWhenBindRacesClose(t *testing.T) {
 	// settled waits until the consumer has handled every close event.
 	settled := func() {
 		t.Helper()
-		chatWaitFor(t, "close events handled", func() error {
+		testwait.For(t, 10*time.Second, "close events handled", func() error {
 			last, err := plainRdb.XRevRangeN(ctx, prefix+"events", "+", "-", 1).Result()
 			if err != nil || len(last) == 0 {
 				return fmt.Errorf("no events: %v", err)
@@ -171,21 +172,5 @@ func TestPresenceConvergesWhenBindRacesClose(t *testing.T) {
 	}
 	if m := members("race"); !slices.Equal(m, []string{c.me.Uid}) {
 		t.Fatalf("members:{race} = %v, want only %s", m, c.me.Uid)
-	}
-}
-
-// chatWaitFor polls f until it returns nil, for up to 10 s.
-func chatWaitFor(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

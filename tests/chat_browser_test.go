@@ -32,6 +32,7 @@ import (
 	"github.com/chatgate/chatgate/internal/app"
 	"github.com/chatgate/chatgate/internal/config"
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -118,22 +119,6 @@ func chatStartCluster(t *testing.T, extra ...string) *chatCluster {
 	return c
 }
 
-// chatWait polls f until it returns nil or the deadline passes.
-func chatWait(t *testing.T, d time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", d, what, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // chatBrowser is one user: a tab in its own browser context (own cookies).
 type chatBrowser struct {
 	t     *testing.T
@@ -162,7 +147,7 @@ func chatEval[T any](b *chatBrowser, expr string) (T, error) {
 // its predicate with new Function, which the page CSP forbids).
 func (b *chatBrowser) waitJS(what, expr string) {
 	b.t.Helper()
-	chatWait(b.t, 20*time.Second, b.name+": "+what, func() error {
+	testwait.For(b.t, 20*time.Second, b.name+": "+what, func() error {
 		ok, err := chatEval[bool](b, "!!("+expr+")")
 		if err != nil {
 			return err

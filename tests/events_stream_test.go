@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -64,7 +65,7 @@ func eventsScenario(t *testing.T, rs *redistest.Server) (*session.Store, map[str
 		}
 	}
 	// Close only once the message events are in, so the order is fixed.
-	pushPoll(t, "message events", func() error {
+	testwait.For(t, pushDeadline, "message events", func() error {
 		n, err := rdb.XLen(ctx, store.EventsStream()).Result()
 		if err == nil && n < 4 {
 			err = fmt.Errorf("%d events", n)
@@ -215,7 +216,7 @@ func TestEventsPHPWorkers(t *testing.T) {
 	}
 	defer store.Close()
 	rdb := rs.Client(t)
-	pushPoll(t, "all events appended", func() error {
+	testwait.For(t, pushDeadline, "all events appended", func() error {
 		n, err := rdb.XLen(ctx, store.EventsStream()).Result()
 		if err == nil && n < int64(len(want)) {
 			err = fmt.Errorf("%d events", n)
@@ -292,7 +293,7 @@ func TestEventsSwitchOff(t *testing.T) {
 	// gateway returns only once every reader has ended, so whatever it would
 	// append for this client (a close event comes after the forget) is in
 	// the stream by then, not merely late.
-	pushPoll(t, "quiet client forgotten", func() error {
+	testwait.For(t, pushDeadline, "quiet client forgotten", func() error {
 		if online, err := store.IsOnline(ctx, q.ID); err != nil || online {
 			return fmt.Errorf("online %v: %v", online, err)
 		}

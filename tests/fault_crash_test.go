@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 	"github.com/redis/go-redis/v9"
 )
@@ -148,7 +149,7 @@ func faultProbeRooms(t *testing.T, st *session.Store, ms []*faultMember, rooms i
 			t.Fatal(err)
 		}
 	}
-	faultWaitFor(t, d, "every member gets the room probe", func() error {
+	testwait.For(t, d, "every member gets the room probe", func() error {
 		for m, w := range want {
 			if got := m.probes.Load(); got != w {
 				return fmt.Errorf("client %s of %s: %d probes, want %d", m.c.id, m.room, got, w)
@@ -199,7 +200,7 @@ func TestFaultGatewayCrash(t *testing.T) {
 
 	gws[0].kill(t)
 	killed := time.Now()
-	cleanup := faultWaitFor(t, 30*time.Second, "cleanup after kill -9", func() error {
+	cleanup := testwait.For(t, 30*time.Second, "cleanup after kill -9", func() error {
 		return faultCheckState(t.Context(), st, alive, rooms)
 	})
 	t.Logf("gateway crash: %d of %d clients on the killed gateway; cleanup took %v after SIGKILL (bound %v; alive TTL 10s, reaper interval 3s)",
@@ -228,16 +229,34 @@ func TestFaultGatewayCrash(t *testing.T) {
 		len(alive), took.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 }
 
+// faultCheckCloseEvents checks that the events stream holds exactly one close
+// event per client of the dead gateway, describing it. The reaper appends a
+// client's close event after it has forgotten the client, so the state can be
+// clean before the last events are in: it waits until every dead client has
+// one, then checks them all.
 func faultCheckCloseEvents(t *testing.T, rdb redis.UniversalClient, st *session.Store, deadGw string, dead []*faultMember) {
 	t.Helper()
-	msgs, err := rdb.XRange(t.Context(), st.EventsStream(), "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	byID := map[string]*faultMember{}
 	for _, m := range dead {
 		byID[m.c.id] = m
 	}
+	var msgs []redis.XMessage
+	testwait.For(t, 20*time.Second, "a close event for every client of the killed gateway", func() error {
+		var err error
+		if msgs, err = rdb.XRange(t.Context(), st.EventsStream(), "-", "+").Result(); err != nil {
+			return err
+		}
+		have := map[string]bool{}
+		for _, x := range msgs {
+			if id := fmt.Sprint(x.Values["client_id"]); byID[id] != nil && x.Values["type"] == session.EventClose && x.Values["gateway"] == deadGw {
+				have[id] = true
+			}
+		}
+		if len(have) < len(dead) {
+			return fmt.Errorf("%d of %d clients have none", len(dead)-len(have), len(dead))
+		}
+		return nil
+	})
 	seen := map[string]int{}
 	for _, x := range msgs {
 		v := x.Values

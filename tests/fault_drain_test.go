@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 	"github.com/redis/go-redis/v9"
 )
@@ -158,7 +159,7 @@ func faultRunReaper(t *testing.T, st *session.Store, log *faultLog, sweep time.D
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 	}
-	return faultWaitFor(t, 30*time.Second, "no client of the gateway left", func() error {
+	return testwait.For(t, 30*time.Second, "no client of the gateway left", func() error {
 		for _, id := range ids {
 			if on, err := st.IsOnline(t.Context(), id); err != nil || on {
 				return fmt.Errorf("client %s still online (%v)", id, err)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -191,25 +192,8 @@ func faultStartRole(t *testing.T, publicMsg string, args ...string) *faultProc {
 			t.Fatalf("%s did not log its addresses within 20s:\n%s", role, p.tail())
 		}
 	}
-	faultWaitReady(t, p.internal)
+	testwait.StatusOK(t, 20*time.Second, "http://"+p.internal+"/readyz")
 	return p
-}
-
-// faultWaitReady polls /readyz on a process's internal listener (addr) until
-// it answers 200.
-func faultWaitReady(t *testing.T, addr string) {
-	t.Helper()
-	faultWaitFor(t, 20*time.Second, "gateway /readyz", func() error {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	})
 }
 
 // rssKB returns the process's resident set size (VmRSS) in KiB.
@@ -224,22 +208,6 @@ func (p *faultProc) rssKB() (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", p.PID())
-}
-
-// faultWaitFor polls f every 25ms until it returns nil or d passes.
-func faultWaitFor(t *testing.T, d time.Duration, what string, f func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	var err error
-	for {
-		if err = f(); err == nil {
-			return time.Since(start)
-		}
-		if time.Since(start) > d {
-			t.Fatalf("%s: not within %v: %v", what, d, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 // faultOpenStore opens the test's own Store on the gateways' Redis.

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 )
 
 // TestFaultLimits checks the gateway's input limits on a real process: the
@@ -57,7 +58,7 @@ func TestFaultLimits(t *testing.T) {
 		// Closing one frees a slot.
 		held[0].Close(websocket.StatusNormalClosure, "")
 		held = held[1:]
-		took := faultWaitFor(t, 10*time.Second, "a slot frees after a close", func() error {
+		took := testwait.For(t, 10*time.Second, "a slot frees after a close", func() error {
 			ws, _, _, err := faultDial(ctx, gw.addr, from)
 			if err != nil {
 				return err
@@ -170,7 +171,7 @@ func TestFaultLimits(t *testing.T) {
 			t.Fatalf("%d frames of the flood reached the events stream, want between the burst (%d) and the budget (%d)", got, frameBurst, most)
 		}
 		sent := <-normalSent
-		faultWaitFor(t, 10*time.Second, "every frame of the client within its budget in the stream", func() error {
+		testwait.For(t, 10*time.Second, "every frame of the client within its budget in the stream", func() error {
 			if n := events(normal.id); n != sent || sent == 0 {
 				return fmt.Errorf("%d of %d frames", n, sent)
 			}

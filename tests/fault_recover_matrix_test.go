@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -150,7 +151,7 @@ func (m *recMatrix) waitAtLogEnd(t *testing.T) *session.GroupLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	faultWaitFor(t, 15*time.Second, "every member at the log's epoch and last seq", func() error {
+	testwait.For(t, 15*time.Second, "every member at the log's epoch and last seq", func() error {
 		for _, mb := range m.members {
 			if e, s := mb.position(); e != l.Epoch || s != l.Seq {
 				return fmt.Errorf("%v; log at %s/%d", mb, l.Epoch, l.Seq)

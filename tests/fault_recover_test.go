@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -78,7 +79,7 @@ func TestFaultRedisRestartAOF(t *testing.T) {
 	}
 	reached := func(n int) {
 		t.Helper()
-		faultWaitFor(t, 10*time.Second, fmt.Sprintf("message %d reaches every member", n), func() error {
+		testwait.For(t, 10*time.Second, fmt.Sprintf("message %d reaches every member", n), func() error {
 			if got, _ := l.count(n); got < members {
 				return fmt.Errorf("%d of %d", got, members)
 			}
@@ -91,7 +92,7 @@ func TestFaultRedisRestartAOF(t *testing.T) {
 	reached(1)
 
 	rs.Stop(t)
-	faultWaitFor(t, 20*time.Second, "gateways notice Redis is down", func() error {
+	testwait.For(t, 20*time.Second, "gateways notice Redis is down", func() error {
 		for _, g := range gws {
 			if code := faultReadyz(g); code == http.StatusOK {
 				return fmt.Errorf("gateway %s still ready", g.addr)
@@ -108,7 +109,7 @@ func TestFaultRedisRestartAOF(t *testing.T) {
 	}
 	backAt := make([]time.Duration, len(gws))
 	for i, g := range gws {
-		faultWaitFor(t, 10*time.Second, "gateway ready again", func() error {
+		testwait.For(t, 10*time.Second, "gateway ready again", func() error {
 			if code := faultReadyz(g); code != http.StatusOK {
 				return fmt.Errorf("status %d", code)
 			}
@@ -117,7 +118,7 @@ func TestFaultRedisRestartAOF(t *testing.T) {
 		backAt[i] = time.Since(up)
 	}
 	var dialAt time.Duration
-	faultWaitFor(t, 10*time.Second, "a new connection is accepted", func() error {
+	testwait.For(t, 10*time.Second, "a new connection is accepted", func() error {
 		ws, _, _, err := faultDial(ctx, gws[0].addr, faultDialOptions{})
 		if err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -154,7 +155,7 @@ func TestFaultRedisDataLoss(t *testing.T) {
 	go func() { defer close(trafficDone); tr.run(ctx, tick) }()
 	t.Cleanup(func() { stop(); <-trafficDone })
 	start := time.Now()
-	faultWaitFor(t, 10*time.Second, "traffic flowing", func() error {
+	testwait.For(t, 10*time.Second, "traffic flowing", func() error {
 		if _, ok := tr.firstDeliveredAfter(start); !ok {
 			return fmt.Errorf("no message delivered yet")
 		}
@@ -169,14 +170,14 @@ func TestFaultRedisDataLoss(t *testing.T) {
 			down := time.Now()
 			rs.Stop(t)
 			// Stay down under traffic for a second, with publishes failing.
-			faultWaitFor(t, 20*time.Second, "publishes fail while Redis is down", func() error {
+			testwait.For(t, 20*time.Second, "publishes fail while Redis is down", func() error {
 				if _, failed, _, _ := tr.tally(down, time.Now().Add(time.Hour)); failed < 5 || time.Since(down) < time.Second {
 					return fmt.Errorf("%d publishes failed so far", failed)
 				}
 				return nil
 			})
 			// The gateways notice (their /readyz goes 503).
-			faultWaitFor(t, 20*time.Second, "gateways notice Redis is down", func() error {
+			testwait.For(t, 20*time.Second, "gateways notice Redis is down", func() error {
 				for _, g := range gws {
 					resp, err := http.Get("http://" + g.internal + "/readyz")
 					if err != nil {
@@ -204,12 +205,12 @@ func TestFaultRedisDataLoss(t *testing.T) {
 		faultSettle(t, tr, before)
 		faultDown := time.Now()
 		up := f.inject(t)
-		counts := faultWaitFor(t, bound, f.name+": counts exact again", func() error {
+		counts := testwait.For(t, bound, f.name+": counts exact again", func() error {
 			return faultCheckState(t.Context(), st, ms, rooms)
 		})
 		countsAt := time.Now()
 		var flowAt time.Time
-		faultWaitFor(t, bound, f.name+": messages flow again", func() error {
+		testwait.For(t, bound, f.name+": messages flow again", func() error {
 			var ok bool
 			flowAt, ok = tr.firstDeliveredAfter(countsAt)
 			if !ok {
@@ -249,7 +250,7 @@ func TestFaultRedisDataLoss(t *testing.T) {
 // everything published before has arrived or can no longer arrive.
 func faultSettle(t *testing.T, tr *faultTraffic, at time.Time) {
 	t.Helper()
-	faultWaitFor(t, 20*time.Second, "traffic settles", func() error {
+	testwait.For(t, 20*time.Second, "traffic settles", func() error {
 		if tr.last().Before(at.Add(300 * time.Millisecond)) {
 			return fmt.Errorf("waiting for traffic after %v", at)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 )
 
 // TestFaultSlowClients runs 1,000 clients that never read plus 100 normal
@@ -94,7 +95,7 @@ func TestFaultSlowClients(t *testing.T) {
 			ws.CloseNow()
 		}
 	})
-	faultWaitFor(t, 30*time.Second, "all clients registered", func() error {
+	testwait.For(t, 30*time.Second, "all clients registered", func() error {
 		if n, err := st.ClientCount(t.Context()); err != nil || n != slow+normal {
 			return fmt.Errorf("ClientCount = %d, %v", n, err)
 		}
@@ -137,7 +138,7 @@ func TestFaultSlowClients(t *testing.T) {
 	tk.Stop()
 	streamed := time.Since(start)
 
-	faultWaitFor(t, 30*time.Second, "normal clients get every message", func() error {
+	testwait.For(t, 30*time.Second, "normal clients get every message", func() error {
 		for i, ns := range normals {
 			ns.mu.Lock()
 			n := len(ns.lat)
@@ -148,7 +149,7 @@ func TestFaultSlowClients(t *testing.T) {
 		}
 		return nil
 	})
-	closedIn := faultWaitFor(t, 30*time.Second, "slow clients closed and forgotten", func() error {
+	closedIn := testwait.For(t, 30*time.Second, "slow clients closed and forgotten", func() error {
 		if n, err := st.ClientCount(t.Context()); err != nil || n != normal {
 			return fmt.Errorf("ClientCount = %d, %v; want %d", n, err, normal)
 		}

@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/chatgate/chatgate/gatewayworker/phpserial"
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 )
 
 // gwbwDial opens a WebSocket to a gateway with a query string and a cookie,
@@ -37,19 +37,16 @@ func gwbwDial(t *testing.T, addr, query string) *pushClient {
 func gwbwConnect(t *testing.T, addr, query string) *pushClient {
 	t.Helper()
 	c := gwbwDial(t, addr, query)
-	deadline := time.Now().Add(pushDeadline)
-	for c.ID == "" {
+	testwait.For(t, pushDeadline, "the init frame from the worker's onConnect", func() error {
 		for _, f := range c.Frames() {
 			var init struct{ Type, Client_ID string }
 			if json.Unmarshal([]byte(f), &init) == nil && init.Type == "init" {
 				c.ID = init.Client_ID
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no init frame from the worker's onConnect; frames %q", c.Frames())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("frames %q", c.Frames())
+	})
 	return c
 }
 
@@ -82,7 +79,7 @@ func gwbwMetric(t *testing.T, p *gwcProc, sample string) string {
 func gwbwWaitLinks(t *testing.T, gws []*gwcProc, n int) {
 	t.Helper()
 	for _, g := range gws {
-		faultWaitFor(t, pushDeadline, fmt.Sprintf("gateway %s has %d worker links", g.inner, n), func() error {
+		testwait.For(t, pushDeadline, fmt.Sprintf("gateway %s has %d worker links", g.inner, n), func() error {
 			if got := gwbwMetric(t, g, "chatgate_gatewayworker_worker_links"); got != fmt.Sprint(n) {
 				return fmt.Errorf("worker_links %q", got)
 			}
@@ -108,7 +105,7 @@ func gwbwEventsOf(cid string, ws ...*gwbwWorker) []gwbwEvent {
 func gwbwWaitEvent(t *testing.T, what string, cid string, cmd byte, body string, ws ...*gwbwWorker) gwbwEvent {
 	t.Helper()
 	var found gwbwEvent
-	faultWaitFor(t, pushDeadline, what, func() error {
+	testwait.For(t, pushDeadline, what, func() error {
 		for _, e := range gwbwEventsOf(cid, ws...) {
 			if e.Cmd == cmd && (body == "" || string(e.Body) == body) {
 				found = e
@@ -259,7 +256,7 @@ func TestBusinessWorker(t *testing.T) {
 	gwbwWaitLinks(t, gws, 0)
 	dropped := gwbwMetric(t, b, `chatgate_gatewayworker_events_dropped_total{reason="no_worker"}`)
 	dan.say(t, `{"type":"say","text":"nobody"}`)
-	faultWaitFor(t, pushDeadline, "the drop is counted", func() error {
+	testwait.For(t, pushDeadline, "the drop is counted", func() error {
 		if got := gwbwMetric(t, b, `chatgate_gatewayworker_events_dropped_total{reason="no_worker"}`); got == dropped {
 			return fmt.Errorf("no_worker drops still %s", got)
 		}
@@ -267,7 +264,7 @@ func TestBusinessWorker(t *testing.T) {
 	})
 	// The log line reaches the test through the process's stderr, which
 	// may trail the metric.
-	faultWaitFor(t, pushDeadline, "the drop log line", func() error {
+	testwait.For(t, pushDeadline, "the drop log line", func() error {
 		if !strings.Contains(b.tail(), "no BusinessWorker connected: client event dropped") {
 			return fmt.Errorf("no drop log line:\n%s", b.tail())
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatgate/chatgate/gatewayworker/phpserial"
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -35,7 +36,7 @@ func gwcStartCluster(t *testing.T, extra ...string) *gwcCluster {
 	c.store = faultOpenStore(t, rs.URL())
 	want := []string{c.gws[0].inner, c.gws[1].inner, c.gws[2].inner}
 	sort.Strings(want)
-	faultWaitFor(t, pushDeadline, "Register lists the three gateways", func() error {
+	testwait.For(t, pushDeadline, "Register lists the three gateways", func() error {
 		if got := c.cl.addresses(); !slices.Equal(got, want) {
 			return fmt.Errorf("addresses %v, want %v", got, want)
 		}
@@ -222,7 +223,7 @@ func gwcSends(t *testing.T, c *gwcCluster, a, b, cc, d *pushClient) {
 		t.Errorf("B closed with %v, want 1000 after its last message", code)
 	}
 	d.waitClosed(t, "D")
-	faultWaitFor(t, pushDeadline, "closed clients forgotten", func() error {
+	testwait.For(t, pushDeadline, "closed clients forgotten", func() error {
 		if got := gwcSum(t, cl.all(gwcPacket(gwcCountByGroup, 0, 0, "", ""))); got != 2 {
 			return fmt.Errorf("getAllClientIdCount = %d", got)
 		}

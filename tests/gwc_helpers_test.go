@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/gatewayworker/phpserial"
+	"github.com/chatgate/chatgate/internal/testwait"
 )
 
 // gwcProc is one chatgate child process (kill and tail from faultProc).
@@ -108,7 +109,7 @@ func gwcStart(t *testing.T, redisURL string, args ...string) *gwcProc {
 	ws, internal := p.ws, p.internal
 	p.mu.Unlock()
 	if ws != "" {
-		faultWaitReady(t, internal)
+		testwait.StatusOK(t, 20*time.Second, "http://"+internal+"/readyz")
 	}
 	return p
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -64,7 +65,7 @@ next:
 // metricsWant polls /metrics until every expectation holds.
 func metricsWant(t *testing.T, addr, what string, want map[string]func(float64) bool) {
 	t.Helper()
-	pushPoll(t, what, func() error {
+	testwait.For(t, pushDeadline, what, func() error {
 		fams, err := metricsScrape(addr)
 		if err != nil {
 			return err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/chatgate/chatgate/internal/app"
 	"github.com/chatgate/chatgate/internal/config"
+	"github.com/chatgate/chatgate/internal/testwait"
 )
 
 // pushDeadline bounds every wait of the push/php/events tests (a loaded
@@ -62,17 +62,7 @@ func pushRunGateway(t *testing.T, redisURL, id string, extra ...string) (string,
 	t.Cleanup(stop)
 	select {
 	case a := <-addr:
-		pushPoll(t, "gateway "+id+" ready", func() error {
-			resp, err := http.Get("http://" + a.InternalAddr + "/readyz")
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("readyz: %s", resp.Status)
-			}
-			return nil
-		})
+		testwait.StatusOK(t, pushDeadline, "http://"+a.InternalAddr+"/readyz")
 		return a.WSAddr, stop
 	case err := <-done:
 		t.Fatalf("gateway %s stopped at start: %v", id, err)
@@ -149,17 +139,14 @@ func (c *pushClient) Frames() []string {
 // want (as a multiset) and returns everything it got.
 func (c *pushClient) waitFrames(t *testing.T, name string, want ...string) []string {
 	t.Helper()
-	deadline := time.Now().Add(pushDeadline)
-	for {
-		got := c.Frames()
-		if pushContainsAll(got, want) {
-			return got
+	var got []string
+	testwait.For(t, pushDeadline, fmt.Sprintf("client %s to get at least %q", name, want), func() error {
+		if got = c.Frames(); !pushContainsAll(got, want) {
+			return fmt.Errorf("got frames %q", got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("client %s: got frames %q, want at least %q", name, got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 // waitClosed polls until the gateway closed the connection and returns the close status.
@@ -188,22 +175,6 @@ func pushContainsAll(got, want []string) bool {
 		left = slices.Delete(left, i, i+1)
 	}
 	return true
-}
-
-// pushPoll retries f until it returns nil or the deadline passes.
-func pushPoll(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(pushDeadline)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %v: %v", what, pushDeadline, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // pushHostPort splits "host:port".

@@ -14,6 +14,7 @@ import (
 	"github.com/chatgate/chatgate/internal/app"
 	"github.com/chatgate/chatgate/internal/config"
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -39,6 +40,9 @@ func startGateways(t *testing.T, n int) ([]*net.TCPAddr, string) {
 		t.Cleanup(func() { cancel(); <-done })
 		select {
 		case s := <-started:
+			// started comes before the inbox subscription is up; until
+			// then the gateway refuses upgrades (503).
+			testwait.StatusOK(t, 20*time.Second, "http://"+s.InternalAddr+"/readyz")
 			a, err := net.ResolveTCPAddr("tcp4", s.WSAddr)
 			if err != nil {
 				t.Fatal(err)

@@ -279,6 +279,7 @@ func startGateway(cfg *config.Config, store *session.Store, chatData *chatdata.S
 		Authenticate:         authenticator(cfg, chatData),
 		OnInboxLag:           m.ObserveInboxLag,
 		NoInitFrame:          !cfg.InitFrame,
+		Recovery:             store.Recovery,
 		Logger:               log,
 	}
 	compat.gatewayOptions(opts)

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/chatgate/chatgate/internal/config"
 	"github.com/chatgate/chatgate/internal/token"
 	"github.com/chatgate/chatgate/internal/version"
@@ -141,8 +139,7 @@ func runRole(ctx context.Context, role string, rest []string, getenv func(string
 		return code
 	}
 	log := NewLogger(cfg, stderr)
-	// go-redis logs through a global; this process has one logger.
-	redis.SetLogger(redisLogger{log})
+	defer routeRedisLogs(log)()
 	log.Info("chatgate starting", startAttrs(role, version.Get())...)
 	err := Run(ctx, role, cfg, log, func(st Started) { logReady(log, role, st) })
 	if err != nil {
@@ -230,7 +227,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintf(stdout, "chatgate check: %s: settings OK; Redis: embedded (in-memory, started by the all-in-one role)\n", role)
 		return exitOK
 	}
-	redis.SetLogger(redisLogger{NewLogger(cfg, stderr)})
+	defer routeRedisLogs(NewLogger(cfg, stderr))()
 	start := time.Now()
 	store, err := session.Open(ctx, cfg.RedisURL, cfg.RedisTimeout, &session.Options{Prefix: cfg.RedisPrefix})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatgate/chatgate/internal/config"
+	"github.com/chatgate/chatgate/internal/testwait"
 )
 
 // lockedBuffer is a log sink shared by Run's goroutines and the test.
@@ -165,7 +166,7 @@ func TestEmbeddedRedisKeysExpire(t *testing.T) {
 
 	// The login ends after --session-ttl (2s).
 	start := time.Now()
-	waitFor(t, 10*time.Second, "the login to expire", func() error {
+	testwait.For(t, 10*time.Second, "the login to expire", func() error {
 		if st := me(cookies); st != 401 {
 			return fmt.Errorf("GET /api/me answers %d", st)
 		}
@@ -182,7 +183,7 @@ func TestEmbeddedRedisKeysExpire(t *testing.T) {
 	if err != nil || first <= 0 {
 		t.Fatalf("counter TTL %v %v", first, err)
 	}
-	waitFor(t, 5*time.Second, "the window to count down", func() error {
+	testwait.For(t, 5*time.Second, "the window to count down", func() error {
 		if ttl := rdb.PTTL(ctx, keys[0]).Val(); ttl > first-time.Second {
 			return fmt.Errorf("TTL %v, was %v", ttl, first)
 		}
@@ -193,26 +194,10 @@ func TestEmbeddedRedisKeysExpire(t *testing.T) {
 	if err := rdb.PExpire(ctx, keys[0], time.Second).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the 429 window to end", func() error {
+	testwait.For(t, 10*time.Second, "the 429 window to end", func() error {
 		if st, _ := login(); st != 200 {
 			return fmt.Errorf("login answers %d", st)
 		}
 		return nil
 	})
-}
-
-// waitFor polls f until it returns nil or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", d, what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

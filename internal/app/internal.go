@@ -173,7 +173,11 @@ func serveFiber(ctx context.Context, a *fiber.App, ln net.Listener, what string,
 		err = fmt.Errorf("%s shutdown: %w", what, shErr)
 	}
 	if !served {
-		<-serveErr // Listener returns once Shutdown closed ln
+		// fasthttp's Shutdown closes only the listeners its Serve has taken:
+		// one that has not started yet would accept forever. Closing ln
+		// makes Listener return in either case.
+		_ = ln.Close()
+		<-serveErr
 	}
 	if err != nil && errors.Is(err, net.ErrClosed) {
 		err = nil

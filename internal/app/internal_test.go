@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/chatgate/chatgate/internal/config"
+	"github.com/chatgate/chatgate/internal/testwait"
 )
 
 const testDeadline = 20 * time.Second // generous: a loaded 2-core machine
@@ -87,17 +89,12 @@ func call(t *testing.T, method, url, key, body string) reply {
 // waitReady polls the internal /readyz until it answers 200.
 func waitReady(t *testing.T, internal string) {
 	t.Helper()
-	end := time.Now().Add(testDeadline)
-	for {
-		r := call(t, "GET", "http://"+internal+"/readyz", "", "")
-		if r.status == http.StatusOK && r.body == "ready\n" {
-			return
+	testwait.For(t, testDeadline, "internal /readyz", func() error {
+		if r := call(t, "GET", "http://"+internal+"/readyz", "", ""); r.status != http.StatusOK || r.body != "ready\n" {
+			return fmt.Errorf("%d %q", r.status, r.body)
 		}
-		if time.Now().After(end) {
-			t.Fatalf("internal /readyz not ready within %v: %d %q", testDeadline, r.status, r.body)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 type routeCheck struct {

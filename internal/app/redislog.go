@@ -5,17 +5,55 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
 )
 
-// redisLogger is go-redis's logger (redis.SetLogger) over the process's
-// slog logger, so that its own lines — "connection pool: failed to dial
-// after 5 attempts", which it would print to stderr in the log package's
-// format with a file:line — come out like every other line, as warnings
-// with component=go-redis. go-redis has one global logger: Main sets it
-// once per process (STYLE.md 10 allows no other global setter).
-type redisLogger struct{ log *slog.Logger }
+// redisLogger is go-redis's logger (redis.SetLogger) over the slog logger of
+// the running command, so that its own lines — "connection pool: failed to
+// dial after 5 attempts", which it would print to stderr in the log
+// package's format with a file:line — come out like every other line, as
+// warnings with component=go-redis.
+//
+// go-redis has one global logger, and it logs from goroutines that outlive
+// the call that started them: a dial queued by a ping that timed out logs
+// its failure after the ping, and after Main, returned. So the global is set
+// once per process (STYLE.md 10 allows no other global setter), to this
+// type, and each Main command routes the lines to its own logger only while
+// it runs (routeRedisLogs): a finished command's writer never gets another
+// line. Lines logged between commands go to slog.Default().
+type redisLogger struct{}
 
-func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+var redisLogs struct {
+	once sync.Once
+	mu   sync.RWMutex // held for reading while a line is written
+	log  *slog.Logger // nil: slog.Default()
+}
+
+// routeRedisLogs sends go-redis's lines to log until the returned function
+// is called; that function returns once no line is being written to log.
+// Overlapping commands (tests) each restore what they replaced.
+func routeRedisLogs(log *slog.Logger) (restore func()) {
+	redisLogs.once.Do(func() { redis.SetLogger(redisLogger{}) })
+	redisLogs.mu.Lock()
+	prev := redisLogs.log
+	redisLogs.log = log
+	redisLogs.mu.Unlock()
+	return func() {
+		redisLogs.mu.Lock()
+		redisLogs.log = prev
+		redisLogs.mu.Unlock()
+	}
+}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	redisLogs.mu.RLock()
+	defer redisLogs.mu.RUnlock()
+	log := redisLogs.log
+	if log == nil {
+		log = slog.Default()
+	}
 	msg := strings.TrimSpace(fmt.Sprintf(format, v...))
-	l.log.WarnContext(ctx, strings.TrimPrefix(msg, "redis: "), "component", "go-redis")
+	log.WarnContext(ctx, strings.TrimPrefix(msg, "redis: "), "component", "go-redis")
 }

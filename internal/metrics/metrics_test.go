@@ -20,6 +20,7 @@ import (
 	"github.com/chatgate/chatgate/gateway"
 	"github.com/chatgate/chatgate/internal/metrics"
 	"github.com/chatgate/chatgate/internal/redistest"
+	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
 
@@ -85,20 +86,15 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 	return true
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually is testwait.For with a check that says what it saw.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	end := time.Now().Add(deadline)
-	var last string
-	for time.Now().Before(end) {
-		ok, msg := cond()
-		if ok {
-			return
+	testwait.For(t, deadline, what, func() error {
+		if ok, msg := cond(); !ok {
+			return errors.New(msg)
 		}
-		last = msg
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v; last: %s", what, deadline, last)
+		return nil
+	})
 }
 
 func TestObserveRedisCountsErrorsOnly(t *testing.T) {
@@ -189,6 +185,7 @@ func newFixture(t *testing.T, gopts *gateway.Options) *fixture {
 	store.Instrument(m.ObserveRedis)
 	gopts.RedisTimeout = 2 * time.Second
 	gopts.Logger = log
+	gopts.Recovery = store.Recovery
 	gw, err := gateway.New(store, gopts)
 	if err != nil {
 		t.Fatal(err)
