@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +46,6 @@ func startGateways(t *testing.T, n int) ([]*net.TCPAddr, string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitAccepting(t, a)
 			addrs = append(addrs, a)
 		case err := <-done:
 			done <- err // for the cleanup
@@ -57,23 +55,6 @@ func startGateways(t *testing.T, n int) ([]*net.TCPAddr, string) {
 		}
 	}
 	return addrs, rs.URL()
-}
-
-// waitAccepting waits until the gateway at a upgrades a connection: it
-// answers 503 until its Redis subscription is up, a moment after it started.
-func waitAccepting(t *testing.T, a *net.TCPAddr) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		fd, _, err := dialWS(nil, a, "/", time.Second)
-		if err == nil {
-			syscall.Close(fd)
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway %s not accepting: %v", a, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // The client worker opens its connections over two gateways, binds and joins
