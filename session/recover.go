@@ -190,15 +190,16 @@ func (s *core) logScriptArgs(gid string, env *Envelope, create bool) ([]string, 
 	e.Groups = []string{gid}
 	head := e.encode()
 	head = head[:len(head)-1] // drop the closing brace: the script appends payload, seq, epoch
-	c, publish := "0", "1"
+	c, publish, epoch := "0", "1", ""
 	if create {
-		c = "1"
+		// A fresh epoch is used only when the script creates the log.
+		c, epoch = "1", newEpoch()
 	}
 	if s.sharded {
 		publish = "0"
 	}
 	keys := []string{string(s.k.groupGateways(gid)), string(s.k.groupLogState(gid)), string(s.k.groupLog(gid))}
-	return keys, []any{s.k.p, head, payload, gid, c, s.logSize, s.logAge.Milliseconds(), newEpoch(), publish}
+	return keys, []any{s.k.p, head, payload, gid, c, s.logSize, s.logAge.Milliseconds(), epoch, publish}
 }
 
 // queueLogged queues one logged group send of a batch on pipe (by hash: the
