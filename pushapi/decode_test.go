@@ -4,6 +4,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // TestKnownKeys checks the top-level key scan of decodeSend: keys nested in
@@ -46,5 +49,34 @@ func TestSendFields(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, sendFields) {
 		t.Errorf("sendRequest fields %q, sendFields %q", got, sendFields)
+	}
+}
+
+// BenchmarkDecodeSend compares the /send/* fast lane with decode on the
+// body bench/push.sh posts (figures in docs/BENCHMARKS.md).
+func BenchmarkDecodeSend(b *testing.B) {
+	body := `{"group":"room-0","payload":{"type":"say","content":"hello"}}`
+	app := fiber.New()
+	for _, bc := range []struct {
+		name string
+		f    func(*fiber.Ctx, *sendRequest) error
+	}{
+		{"fast", decodeSend},
+		{"decoder", func(c *fiber.Ctx, r *sendRequest) error { return decode(c, r) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			fc := &fasthttp.RequestCtx{}
+			fc.Request.SetBodyString(body)
+			c := app.AcquireCtx(fc)
+			defer app.ReleaseCtx(c)
+			req := new(sendRequest)
+			b.ReportAllocs()
+			for b.Loop() {
+				req.reset()
+				if err := bc.f(c, req); err != nil || req.Group != "room-0" {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
