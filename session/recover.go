@@ -170,7 +170,10 @@ func (s *core) sendGroupLogged(ctx context.Context, gid string, env *Envelope, o
 	keys, args := s.logScriptArgs(gid, env, o.recoverable)
 	res, err := scriptSendGroupLog.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
-		return logScriptError(err)
+		if errors.Is(logScriptError(err), ErrRecoverablePayload) {
+			return fmt.Errorf("%w: group %q", ErrRecoverablePayload, gid)
+		}
+		return err
 	}
 	if !s.sharded || len(res) <= 3 {
 		return nil
