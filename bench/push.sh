@@ -6,6 +6,9 @@
 # request of the server and of Redis).
 #   bench/push.sh [RATE] [DUR] [BODY] [PATH]          chatgate
 #   SYSTEM=socketio bench/push.sh [RATE] [DUR]        the peer (bench/peer.sh first)
+#   SYSTEM=floor bench/push.sh [RATE] [DUR]           bare fasthttp answering {"ok":true}
+#   SYSTEM=floor-redis bench/push.sh [RATE] [DUR]     the same plus one go-redis PUBLISH per request
+#   (FLOOR_SERVER=fiber: the floor on a one-route Fiber app instead of bare fasthttp)
 # Needs /tmp/chatgate and /tmp/chatgate-bench (see docs/BENCHMARKS.md).
 set -eu
 RATE=${1:-1000}; DUR=${2:-20s}
@@ -24,6 +27,12 @@ if [ "$SYSTEM" = socketio ]; then
 	BODY=${3:-'{"room":"room-0","from":"bench","content":"hello","ts":0}'}
 	URL="http://127.0.0.1:$SP${4:-/publish}"
 	(cd "$PEER" && PORT=$SP HOST=127.0.0.1 REDIS_URL="redis://127.0.0.1:$RP" NAME=sio-0 exec node server.js) >"$D/server.log" 2>&1 &
+	SPID=$!
+elif [ "$SYSTEM" = floor ] || [ "$SYSTEM" = floor-redis ]; then
+	BODY=${3:-'{"group":"room-0","payload":{"type":"say","content":"hello"}}'}
+	URL="http://127.0.0.1:$SP${4:-/api/push/send/group}"
+	RURL=; [ "$SYSTEM" = floor-redis ] && RURL="redis://127.0.0.1:$RP/0"
+	"$CB" floor --addr "127.0.0.1:$SP" --redis-url "$RURL" --server "${FLOOR_SERVER:-fasthttp}" >"$D/server.log" 2>&1 &
 	SPID=$!
 else
 	BODY=${3:-'{"group":"room-0","payload":{"type":"say","content":"hello"}}'}

@@ -69,9 +69,6 @@ func (it *batchItem) toSend(s *session.Send) error {
 	if err := it.check(t.need); err != nil {
 		return err
 	}
-	if it.Recoverable {
-		return &badRequest{codeBadRequest, `"recoverable" is not supported in a batch: use /send/group`}
-	}
 	msg, err := it.Payload.bytes()
 	if err != nil {
 		return err
@@ -79,7 +76,7 @@ func (it *batchItem) toSend(s *session.Send) error {
 	if msg == nil {
 		return missing("payload")
 	}
-	s.To, s.Payload, s.Exclude = t.to, msg, it.Exclude
+	s.To, s.Payload, s.Exclude, s.Recoverable = t.to, msg, it.Exclude, it.Recoverable
 	switch it.To {
 	case "client":
 		s.IDs = []string{it.ClientID}

@@ -1,8 +1,13 @@
 package pushapi_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"os"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -74,7 +79,8 @@ func TestSendBatchInvalid(t *testing.T) {
 		{"missing target", `{"sends":[{"to":"all","payload":"x"},{"to":"uid","payload":"x"}]}`, "bad_request", `sends[1]: field "uid" is required`},
 		{"missing payload", `{"sends":[{"to":"group","group":"room1"}]}`, "bad_request", `sends[0]: field "payload" is required`},
 		{"missing sends", `{}`, "bad_request", `field "sends" is required`},
-		{"recoverable", `{"sends":[{"to":"all","payload":"x"},{"to":"group","group":"room1","payload":{"a":1},"recoverable":true}]}`, "bad_request", `sends[1]: "recoverable" is not supported`},
+		{"recoverable, not an object", `{"sends":[{"to":"all","payload":"x"},{"to":"groups","groups":["room1"],"payload":"x","recoverable":true}]}`, "invalid_payload", `send 1: `},
+		{"recoverable, seq field", `{"sends":[{"to":"all","payload":"x"},{"to":"group","group":"room1","payload":{"seq":1},"recoverable":true}]}`, "invalid_payload", `send 1: `},
 		{"unknown field", `{"sends":[{"to":"all","payload":"x","room":"1"}]}`, "bad_json", "unknown field"},
 	}
 	for _, tt := range tests {
@@ -89,4 +95,66 @@ func TestSendBatchInvalid(t *testing.T) {
 			t.Errorf("%s got %+v before the marker: a failed batch published", gw, got)
 		}
 	}
+}
+
+// TestSendBatchRecoverableDocs posts the recoverable batch example of
+// docs/push-api.md and checks what the doc says of it: the "news" item is
+// logged (seq 1), the "groups" item is logged for "news" (seq 2, the log the
+// first item created) and sent unlogged to "sport", and the log holds both.
+func TestSendBatchRecoverableDocs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	// a (gw1) reads news, c (gw2) reads sport.
+	if err := f.store.JoinGroup(ctx, f.a, "news"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.JoinGroup(ctx, f.c, "sport"); err != nil {
+		t.Fatal(err)
+	}
+	for _, gw := range []string{"gw1", "gw2"} {
+		f.inbox[gw].wait(t, session.OpJoin)
+	}
+	f.mustOK(t, "POST", "/send/batch", docsBatchBody(t, `"recoverable":true`))
+	log, err := f.store.GroupLogSince(ctx, "news", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Entries) != 2 || log.Seq != 2 {
+		t.Fatalf("news log: %+v, want 2 entries", log)
+	}
+	for i, title := range []string{"one", "two"} {
+		want := `{"type":"news","title":"` + title + `","group":"news","seq":` + strconv.Itoa(i+1) + `,"epoch":"` + log.Epoch + `"}`
+		got := f.inbox["gw1"].wait(t, session.OpSend)
+		if got.Payload != want || got.Seq != int64(i+1) || !reflect.DeepEqual(got.Groups, []string{"news"}) {
+			t.Errorf("gw1 envelope %d: %+v, want payload %s", i, got, want)
+		}
+		if log.Entries[i].Payload != want {
+			t.Errorf("log entry %d: %q, want %q", i, log.Entries[i].Payload, want)
+		}
+	}
+	got := f.inbox["gw2"].wait(t, session.OpSend)
+	if got.Payload != `{"type":"news","title":"two"}` || got.Seq != 0 || !reflect.DeepEqual(got.Groups, []string{"sport"}) {
+		t.Errorf("gw2 envelope: %+v, want the unlogged send to sport", got)
+	}
+	if _, err := f.store.GroupLogSince(ctx, "sport", "", 0); !errors.Is(err, session.ErrNoLog) {
+		t.Errorf("sport log: %v, want ErrNoLog", err)
+	}
+}
+
+// docsBatchBody returns the JSON body of the /send/batch curl example of
+// docs/push-api.md that contains marker.
+func docsBatchBody(t *testing.T, marker string) string {
+	t.Helper()
+	raw, err := os.ReadFile("../docs/push-api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?s)api/push/send/batch [^\n]*\\\n\s*-d '([^']*)'`).FindAllStringSubmatch(string(raw), -1) {
+		if strings.Contains(m[1], marker) {
+			return m[1]
+		}
+	}
+	t.Fatalf("docs/push-api.md has no /send/batch example with %s", marker)
+	return ""
 }

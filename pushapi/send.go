@@ -68,7 +68,7 @@ func (a *api) send(need string, f sendFunc) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		req := sendRequests.Get().(*sendRequest)
 		defer func() { req.reset(); sendRequests.Put(req) }()
-		if err := decode(c, req); err != nil {
+		if err := decodeSend(c, req); err != nil {
 			return a.fail(c, err)
 		}
 		if err := req.check(need); err != nil {

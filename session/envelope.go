@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -104,9 +106,130 @@ func (e *Envelope) encode() []byte {
 	if e.TS == 0 {
 		e.TS = time.Now().UnixMilli()
 	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		panic("session: encode envelope: " + err.Error())
+	return e.appendJSON(make([]byte, 0, e.sizeHint()))
+}
+
+// appendJSON appends e as encoding/json would marshal it (same fields, order,
+// omitempty and string escaping; TestEnvelopeEncodeAsJSON and
+// FuzzEnvelopeEncode compare the two), without reflection: every push
+// encodes one.
+func (e *Envelope) appendJSON(b []byte) []byte {
+	b = append(b, `{"op":`...)
+	b = appendJSONString(b, string(e.Op))
+	b = appendJSONList(b, `,"clients":`, e.Clients)
+	b = appendJSONList(b, `,"uids":`, e.Uids)
+	b = appendJSONList(b, `,"groups":`, e.Groups)
+	b = appendJSONList(b, `,"exclude":`, e.Exclude)
+	if e.Payload != "" {
+		b = appendJSONString(append(b, `,"payload":`...), e.Payload)
 	}
-	return b
+	if len(e.Session) > 0 {
+		fields := make([]string, 0, len(e.Session))
+		for f := range e.Session {
+			fields = append(fields, f)
+		}
+		slices.Sort(fields)
+		b = append(b, `,"session":{`...)
+		for i, f := range fields {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(append(appendJSONString(b, f), ':'), e.Session[f])
+		}
+		b = append(b, '}')
+	}
+	if e.Reason != "" {
+		b = appendJSONString(append(b, `,"reason":`...), e.Reason)
+	}
+	if e.TS != 0 {
+		b = strconv.AppendInt(append(b, `,"ts":`...), e.TS, 10)
+	}
+	if e.Seq != 0 {
+		b = strconv.AppendInt(append(b, `,"seq":`...), e.Seq, 10)
+	}
+	if e.Epoch != "" {
+		b = appendJSONString(append(b, `,"epoch":`...), e.Epoch)
+	}
+	return append(b, '}')
+}
+
+// sizeHint is about the encoded size of e (no reallocation for plain text).
+func (e *Envelope) sizeHint() int {
+	n := 64 + len(e.Payload) + len(e.Reason) + len(e.Epoch)
+	for _, l := range [][]string{e.Clients, e.Uids, e.Groups, e.Exclude} {
+		for _, s := range l {
+			n += len(s) + 3
+		}
+	}
+	for f, v := range e.Session {
+		n += len(f) + len(v) + 6
+	}
+	return n + len(e.Payload)/8
+}
+
+func appendJSONList(b []byte, name string, l []string) []byte {
+	if len(l) == 0 {
+		return b
+	}
+	b = append(b, name...)
+	b = append(b, '[')
+	for i, s := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string exactly as encoding/json does
+// (HTML-safe: <, > and & escaped; U+2028 and U+2029 escaped; invalid UTF-8
+// replaced by U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(append(b, s[start:i]...), `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(append(b, s[start:]...), '"')
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -136,14 +137,20 @@ func (s *core) sendToSets(ctx context.Context, op string, ids []string, payload 
 	}
 	if groups && o.gateway == "" {
 		// Groups with a recovery log (or all, with Recoverable) are sent
-		// through it, one script call per group (recover.go).
+		// through it (recover.go): one script call for one group; for
+		// several, one batch send (which groups have a log is read in the
+		// same round trip as their gateways).
 		if len(ids) == 1 {
 			env.Groups = ids
 			return wrap(op, s.sendGroupLogged(ctx, ids[0], env, &o))
 		}
-		if ids, err = s.sendGroupsLogged(ctx, ids, env, &o); err != nil || len(ids) == 0 {
-			return wrap(op, err)
+		send := Send{To: ToGroups, IDs: ids, Payload: payload, Exclude: o.exclude, Recoverable: o.recoverable}
+		err := s.sendBatch(ctx, []Send{send})
+		var be *BatchError
+		if errors.As(err, &be) {
+			err = be.Err
 		}
+		return wrap(op, err)
 	}
 	if groups {
 		env.Groups = ids

@@ -1,9 +1,11 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -165,23 +167,10 @@ func parseGroupLog(gid, epoch string, since int64, res []any) (*GroupLog, error)
 // group's slot and the publishes follow (order between concurrent senders is
 // then restored by clients from seq).
 func (s *core) sendGroupLogged(ctx context.Context, gid string, env *Envelope, o *sendOptions) error {
-	payload := env.Payload
-	e := *env
-	e.Payload = ""
-	head := e.encode()
-	head = head[:len(head)-1] // drop the closing brace: the script appends payload, seq, epoch
-	create, publish := "0", "1"
-	if o.recoverable {
-		create = "1"
-	}
-	if s.sharded {
-		publish = "0"
-	}
-	res, err := scriptSendGroupLog.Run(ctx, s.rdb,
-		[]string{string(s.k.groupGateways(gid)), string(s.k.groupLogState(gid)), string(s.k.groupLog(gid))},
-		s.k.p, head, payload, gid, create, s.logSize, s.logAge.Milliseconds(), newEpoch(), publish).Slice()
+	keys, args := s.logScriptArgs(gid, env, o.recoverable)
+	res, err := scriptSendGroupLog.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
-		if strings.Contains(err.Error(), "chatgate: payload") {
+		if errors.Is(logScriptError(err), ErrRecoverablePayload) {
 			return fmt.Errorf("%w: group %q", ErrRecoverablePayload, gid)
 		}
 		return err
@@ -189,60 +178,96 @@ func (s *core) sendGroupLogged(ctx context.Context, gid string, env *Envelope, o
 	if !s.sharded || len(res) <= 3 {
 		return nil
 	}
-	msg, _ := res[2].(string)
 	pipe := s.rdb.Pipeline()
+	s.publishLogReply(ctx, pipe, res)
+	_, err = pipe.Exec(ctx)
+	return err
+}
+
+// logScriptArgs returns the keys and arguments of send_group_log.lua for a
+// send of env to gid; create makes the log when the group has none.
+func (s *core) logScriptArgs(gid string, env *Envelope, create bool) ([]string, []any) {
+	payload := env.Payload
+	e := *env
+	e.Payload = ""
+	e.Groups = []string{gid}
+	head := e.encode()
+	head = head[:len(head)-1] // drop the closing brace: the script appends payload, seq, epoch
+	c, publish, epoch := "0", "1", ""
+	if create {
+		// A fresh epoch is used only when the script creates the log.
+		c, epoch = "1", newEpoch()
+	}
+	if s.sharded {
+		publish = "0"
+	}
+	keys := []string{string(s.k.groupGateways(gid)), string(s.k.groupLogState(gid)), string(s.k.groupLog(gid))}
+	return keys, []any{s.k.p, head, payload, gid, c, s.logSize, s.logAge.Milliseconds(), epoch, publish}
+}
+
+// queueLogged queues one logged group send of a batch on pipe (by hash: the
+// caller loads the script in the same pipeline on standalone and Sentinel).
+func (s *core) queueLogged(ctx context.Context, pipe redis.Pipeliner, gid string, env *Envelope, create bool) *redis.Cmd {
+	keys, args := s.logScriptArgs(gid, env, create)
+	if s.sharded {
+		// A Cluster pipeline cannot load the script on every node first.
+		return scriptSendGroupLog.Eval(ctx, pipe, keys, args...)
+	}
+	return scriptSendGroupLog.EvalSha(ctx, pipe, keys, args...)
+}
+
+// publishLogged publishes, on Cluster, the envelopes the log scripts of a
+// batch returned (the script cannot publish to other slots there).
+func (s *core) publishLogged(ctx context.Context, cmds []*redis.Cmd) error {
+	pipe := s.rdb.Pipeline()
+	for _, c := range cmds {
+		if res, err := c.Slice(); err == nil {
+			s.publishLogReply(ctx, pipe, res)
+		}
+	}
+	if pipe.Len() == 0 {
+		return nil
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// publishLogReply queues the publishes of one send_group_log reply
+// {seq, epoch, envelope, gateways...}.
+func (s *core) publishLogReply(ctx context.Context, pipe redis.Pipeliner, res []any) {
+	if len(res) <= 3 {
+		return
+	}
+	msg, _ := res[2].(string)
 	for _, gw := range res[3:] {
 		if id, ok := gw.(string); ok {
 			s.publishPipe(ctx, pipe, id, []byte(msg))
 		}
 	}
-	_, err = pipe.Exec(ctx)
+}
+
+// logScriptError maps the script's payload refusal to ErrRecoverablePayload.
+func logScriptError(err error) error {
+	if err != nil && strings.Contains(err.Error(), "chatgate: payload") {
+		return fmt.Errorf("%w: %v", ErrRecoverablePayload, err)
+	}
 	return err
 }
 
-// loggedGroups returns which of gids have a recovery log (one round trip).
-func (s *core) loggedGroups(ctx context.Context, gids []string) (map[string]bool, error) {
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(gids))
-	for i, gid := range gids {
-		cmds[i] = pipe.Exists(ctx, string(s.k.groupLogState(gid)))
+// checkLoggedPayload checks in Go what send_group_log.lua checks before it
+// logs: a JSON object without "group", "seq" or "epoch" (so that a batch can
+// refuse it before anything is sent).
+func checkLoggedPayload(p []byte) error {
+	var obj map[string]json.RawMessage
+	if t := bytes.TrimLeft(p, " \t\r\n"); len(t) == 0 || t[0] != '{' || json.Unmarshal(p, &obj) != nil {
+		return ErrRecoverablePayload
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, err
-	}
-	out := make(map[string]bool)
-	for i, c := range cmds {
-		if c.Val() > 0 {
-			out[gids[i]] = true
+	for _, k := range []string{"group", "seq", "epoch"} {
+		if _, ok := obj[k]; ok {
+			return ErrRecoverablePayload
 		}
 	}
-	return out, nil
-}
-
-// sendGroupsLogged sends to several groups: each group that has a log (or,
-// with Recoverable, every group) gets its own logged send; the others share
-// one plain send. It returns the groups left for the plain send.
-func (s *core) sendGroupsLogged(ctx context.Context, gids []string, env *Envelope, o *sendOptions) ([]string, error) {
-	logged := map[string]bool{}
-	if !o.recoverable {
-		var err error
-		if logged, err = s.loggedGroups(ctx, gids); err != nil {
-			return nil, err
-		}
-	}
-	var plain []string
-	for _, gid := range gids {
-		if !o.recoverable && !logged[gid] {
-			plain = append(plain, gid)
-			continue
-		}
-		e := *env
-		e.Groups = []string{gid}
-		if err := s.sendGroupLogged(ctx, gid, &e, o); err != nil {
-			return nil, err
-		}
-	}
-	return plain, nil
+	return nil
 }
 
 // newEpoch draws a fresh epoch for a log about to be created.

@@ -248,4 +248,25 @@ func TestRecoverableOnCluster(t *testing.T) {
 			t.Errorf("entry %d: %s, sent %s", i, e.Payload, sent[i])
 		}
 	}
+	// A batch on Cluster: the plain group's envelope goes out in the second
+	// round trip, the logged one (seq 4) in the third, from the script's reply.
+	if err := s.JoinGroup(ctx, cid, "plain"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendBatch(ctx, []Send{{To: ToGroups, IDs: []string{"room", "plain"}, Payload: []byte(`{"n":4}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []*Envelope
+	for len(got) < 2 {
+		m, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env, err := DecodeEnvelope([]byte(m.Payload)); err == nil && env.Op == OpSend {
+			got = append(got, env)
+		}
+	}
+	if got[0].Groups[0] != "plain" || got[0].Seq != 0 || got[1].Groups[0] != "room" || got[1].Seq != 4 {
+		t.Errorf("batch on Cluster: %+v, %+v", got[0], got[1])
+	}
 }

@@ -26,11 +26,15 @@ func LuaScripts() fs.FS {
 }
 
 func mustScript(name string) *redis.Script {
+	return redis.NewScript(mustSource(name))
+}
+
+func mustSource(name string) string {
 	b, err := luaFiles.ReadFile("lua/" + name + ".lua")
 	if err != nil {
 		panic("session: missing script " + name)
 	}
-	return redis.NewScript(string(b))
+	return string(b)
 }
 
 var (
@@ -53,7 +57,10 @@ var (
 	scriptOpUnbind      = mustScript("op_unbind")
 
 	// Recoverable groups (recover.go).
-	scriptSendGroupLog   = mustScript("send_group_log")
+	scriptSendGroupLog = mustScript("send_group_log")
+	// srcSendGroupLog is its text, which a batch loads in its own pipeline
+	// (Script.Load on a pipeline would record an empty hash).
+	srcSendGroupLog      = mustSource("send_group_log")
 	scriptGroupLogRead   = mustScript("group_log_read")
 	scriptGroupLogEnable = mustScript("group_log_enable")
 )
