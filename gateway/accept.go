@@ -55,13 +55,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.log.Debug("websocket accept failed", "ip", ip, "err", err)
 		return // Accept has written the HTTP error
 	}
-	ws.SetReadLimit(g.opts.ReadLimit)
-	hw.conn.ws = ws
-	c.t = hw.conn
-	if g.nb != nil {
+	if g.nb == nil {
+		ws.SetReadLimit(g.opts.ReadLimit)
+		hw.conn.ws = ws
+		c.t = hw.conn
+	} else {
 		// Only the handshake was coder/websocket's: nbio's pollers read
-		// from here on (nbio.go), and ws is dropped unused.
-		if c.t, err = g.nb.adopt(hw.conn); err != nil {
+		// from here on (nbio.go). CloseNow frees ws (the socket it would
+		// close is already handed over) and its finalizer, which would
+		// otherwise keep it and its buffers alive.
+		c.t, err = g.nb.adopt(hw.conn)
+		_ = ws.CloseNow()
+		if err != nil {
 			g.log.Debug("websocket handover to nbio failed", "ip", ip, "err", err)
 			return
 		}
