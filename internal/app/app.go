@@ -260,6 +260,7 @@ func startGateway(cfg *config.Config, store *session.Store, chatData *chatdata.S
 		SendQueue:            cfg.SendQueue,
 		WriteTimeout:         cfg.WriteTimeout,
 		WriteCoalesce:        cfg.WriteCoalesce,
+		Engine:               cfg.WSEngine,
 		ReadLimit:            cfg.ReadLimit,
 		FrameRate:            off(cfg.ClientFrameRate),
 		FrameBurst:           cfg.ClientFrameBurst,
