@@ -107,6 +107,9 @@ func New(store Registry, opts *Options) (*Gateway, error) {
 // ID returns the gateway id.
 func (g *Gateway) ID() string { return g.id }
 
+// Engine returns the engine serving the connections (Options.Engine).
+func (g *Gateway) Engine() string { return g.opts.Engine }
+
 // Run subscribes to the gateway's inbox, keeps its liveness key fresh and
 // heartbeats clients until ctx ends; then it drains: refuses new clients,
 // closes the connected ones with 1012 (service restart), removes the

@@ -294,7 +294,7 @@ func startGateway(cfg *config.Config, store *session.Store, chatData *chatdata.S
 		return nil, "", nil, err
 	}
 	srv := &http.Server{Handler: gatewayMux(gw), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("gateway listening", "addr", ln.Addr().String(), "gateway_id", gw.ID())
+	log.Info("gateway listening", "addr", ln.Addr().String(), "gateway_id", gw.ID(), "ws_engine", gw.Engine())
 	run := func(ctx context.Context) error {
 		gwCtx, stopGw := context.WithCancel(context.Background())
 		defer stopGw()
