@@ -141,7 +141,8 @@ func (e *nbEngine) adopt(rc *rawConn) (*nbConn, error) {
 	ws.SetSession(t)
 	nc.SetSession(ws)
 	nc.OnData(onNBData)
-	if err := e.eng.AddTransferredConn(nc); err != nil {
+	if err := e.eng.AddTransferredConn(nc); err != nil { // it closed nc
+		t.open.Done() // no handler may wait for a serve that never comes
 		return nil, fmt.Errorf("gateway: add connection to nbio: %w", err)
 	}
 	return t, nil
@@ -302,17 +303,31 @@ func (t *nbConn) writeFrames(frames [][]byte) error {
 	}
 	// One Write of the joined frames, not nbio's Writev: Writev does not
 	// report a complete write to OnWrittenSize, which pending relies on.
-	buf := frames[0]
-	if len(frames) > 1 {
-		buf = joinFrames(frames)
+	// nbio copies what the socket does not take, so buf is reused at once.
+	var err error
+	if len(frames) == 1 {
+		err = t.writeLocked(frames[0])
+	} else {
+		bp := joinPool.Get().(*[]byte)
+		buf := (*bp)[:0]
+		for _, f := range frames {
+			buf = append(buf, f...)
+		}
+		err = t.writeLocked(buf)
+		if cap(buf) <= 64<<10 {
+			*bp = buf
+			joinPool.Put(bp)
+		}
 	}
-	err := t.writeLocked(buf)
 	t.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	return t.waitDrained()
 }
+
+// joinPool holds *[]byte buffers that writeFrames joins a batch into.
+var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // waitDrained waits until the kernel took every byte handed to nbio, or
 // the connection closed (the sweeper closes it after WriteTimeout).
