@@ -41,13 +41,19 @@ const (
 // bytes the socket does not take are kept by nbio until epoll reports it
 // writable. The gateway keeps at most one batch there per connection
 // (nbConn.writeFrames waits for it to drain), so its send queue still bounds
-// a slow client, which is closed with 1008 as with "std".
+// a slow client, which is closed with 1008 as with "std", and WriteTimeout
+// still drops one whose socket takes nothing. Pongs are skipped while more
+// than maxPongBacklog is unsent. nbio's own cap (MaxWriteBufferSize) is left
+// off: hitting it would drop the connection without the 1008.
 type nbEngine struct {
 	g    *Gateway
 	eng  *nbhttp.Engine
 	up   *nbws.Upgrader
 	jobs sync.WaitGroup // handler goroutines (execute)
 }
+
+// maxPongBacklog is how many unsent bytes make the gateway skip pongs.
+const maxPongBacklog = 64 << 10
 
 // nbReadBuffer is the size of each poller's read buffer.
 const nbReadBuffer = 32 << 10
@@ -189,7 +195,9 @@ func (e *nbEngine) onPing(ws *nbws.Conn, data string) {
 	if t == nil {
 		return
 	}
-	if c := t.ready(); c != nil && e.g.charge(c, len(data)) {
+	// No pong while much is still unsent: a client that pings but does not
+	// read must not make nbio buffer pongs for it without bound.
+	if c := t.ready(); c != nil && e.g.charge(c, len(data)) && t.pending.Load() < maxPongBacklog {
 		_ = t.writeControl(opPong, data)
 	}
 }
