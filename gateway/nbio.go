@@ -63,7 +63,7 @@ const nbReadBuffer = 32 << 10
 var nbioLogger sync.Once
 
 func newNBEngine(g *Gateway) *nbEngine {
-	nbioLogger.Do(func() { logging.SetLogger(nbioLog{slog.Default()}) })
+	nbioLogger.Do(func() { logging.SetLogger(nbioLog{}) })
 	e := &nbEngine{g: g}
 	e.eng = nbhttp.NewEngine(nbhttp.Config{
 		Name: "gateway-" + g.id,
@@ -142,7 +142,7 @@ func (e *nbEngine) adopt(rc *rawConn) (*nbConn, error) {
 	ws := nbws.NewServerConn(e.up, nc, "", false, false)
 	ws.Engine = e.eng
 	ws.Execute = nc.Execute
-	t := &nbConn{e: e, ws: ws, nc: nc}
+	t := &nbConn{nc: nc}
 	t.open.Add(1)
 	ws.SetSession(t)
 	nc.SetSession(ws)
@@ -261,11 +261,11 @@ func (e *nbEngine) written(nc *nbio.Conn, _ []byte, n int) {
 }
 
 // nbConn is a connection of the nbio engine. Every frame the gateway sends
-// (data, ping, pong, close) goes through it, so pending counts exactly the
-// bytes nbio holds for the client.
+// (data, ping, pong, close) goes through it, so pending counts the bytes
+// nbio holds for the client (nbio writes frames of its own only when it
+// closes the connection: 1009 for a frame over the limit, 1002 for a
+// malformed close frame).
 type nbConn struct {
-	e  *nbEngine
-	ws *nbws.Conn
 	nc *nbio.Conn
 	c  *conn // set by serve before open is released; nil when refused
 
@@ -441,14 +441,15 @@ func closePayload(code websocket.StatusCode, reason string) string {
 	return string(b[:]) + truncateReason(reason)
 }
 
-// nbioLog adapts slog to nbio's logger, dropping its debug and info lines.
-type nbioLog struct{ l *slog.Logger }
+// nbioLog adapts nbio's logger to slog.Default (looked up per line), dropping
+// its debug and info lines.
+type nbioLog struct{}
 
 func (nbioLog) Debug(string, ...any) {}
 func (nbioLog) Info(string, ...any)  {}
-func (n nbioLog) Warn(format string, v ...any) {
-	n.l.Warn("nbio: " + fmt.Sprintf(format, v...))
+func (nbioLog) Warn(format string, v ...any) {
+	slog.Default().Warn("nbio: " + fmt.Sprintf(format, v...))
 }
-func (n nbioLog) Error(format string, v ...any) {
-	n.l.Error("nbio: " + fmt.Sprintf(format, v...))
+func (nbioLog) Error(format string, v ...any) {
+	slog.Default().Error("nbio: " + fmt.Sprintf(format, v...))
 }
