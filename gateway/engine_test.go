@@ -6,11 +6,14 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/chatgate/chatgate/gateway"
 	"github.com/chatgate/chatgate/session"
@@ -176,4 +179,72 @@ func TestEngineSlowHandlerDelaysOnlyItsClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Both engines, in the default test run (the whole suite runs on nbio with
+// CHATGATE_TEST_WS_ENGINE=nbio): init frame, push delivery, client frames
+// as events in order, push close with its code, a client's close, a frame
+// over the read limit (1009), and each close counted under its cause.
+func TestEngineParity(t *testing.T) {
+	for _, engine := range []string{gateway.EngineStd, gateway.EngineNbio} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			e := standaloneEnv(t)
+			gw := e.addGateway(gateway.Options{Engine: engine, Events: true, ReadLimit: 1024, PingInterval: -1})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+
+			a, b, big := e.dial(gw), e.dial(gw), e.dial(gw) // reading
+			for i := range 5 {
+				a.send(fmt.Sprint("m", i))
+			}
+			waitFor(t, 10*time.Second, "a's frames as events", func() bool { n, _ := messageEvents(t, e, a.id); return n == 5 })
+			if got := eventData(t, e, a.id); !slices.Equal(got, []string{"m0", "m1", "m2", "m3", "m4"}) {
+				t.Fatalf("a's message events %q, want m0..m4 in order", got)
+			}
+			if err := e.store.SendToClient(ctx, b.id, []byte("to-b")); err != nil {
+				t.Fatal(err)
+			}
+			b.expect("to-b")
+
+			if err := e.store.CloseClient(ctx, b.id, []byte("bye")); err != nil {
+				t.Fatal(err)
+			}
+			b.expect("bye")
+			if code := b.closeStatus(); code != websocket.StatusNormalClosure {
+				t.Fatalf("pushed close: code %v, want 1000", code)
+			}
+			if err := big.ws.Write(ctx, websocket.MessageText, []byte(strings.Repeat("y", 2048))); err != nil {
+				t.Fatal(err)
+			}
+			if code := big.closeStatus(); code != websocket.StatusMessageTooBig {
+				t.Fatalf("frame over the read limit: code %v, want 1009", code)
+			}
+			_ = a.ws.Close(websocket.StatusNormalClosure, "")
+			waitFor(t, 10*time.Second, "all forgotten", func() bool { return gw.g.Connections() == 0 })
+			want := map[string]uint64{"server": 1, "too_big": 1, "client": 1}
+			got := gw.g.CloseReasons()
+			for why, n := range want {
+				if got[why] != n {
+					t.Errorf("closes by %s = %d, want %d (%v)", why, got[why], n, got)
+				}
+			}
+		})
+	}
+}
+
+// eventData returns the data of cid's message events, in stream order.
+func eventData(t *testing.T, e *env, cid string) []string {
+	t.Helper()
+	msgs, err := e.rdb.XRange(context.Background(), e.store.EventsStream(), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		if m.Values["type"] == session.EventMessage && m.Values["client_id"] == cid {
+			out = append(out, fmt.Sprint(m.Values["data"]))
+		}
+	}
+	return out
 }
