@@ -55,8 +55,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.log.Debug("websocket accept failed", "ip", ip, "err", err)
 		return // Accept has written the HTTP error
 	}
-	c.ws, c.nc = ws, hw.conn
-	ws.SetReadLimit(g.opts.ReadLimit)
+	if g.nb == nil {
+		ws.SetReadLimit(g.opts.ReadLimit)
+		hw.conn.ws = ws
+		c.t = hw.conn
+	} else {
+		// Only the handshake was coder/websocket's: nbio's pollers read
+		// from here on (nbio.go). CloseNow frees ws (the socket it would
+		// close is already handed over) and its finalizer, which would
+		// otherwise keep it and its buffers alive.
+		c.t, err = g.nb.adopt(hw.conn)
+		_ = ws.CloseNow()
+		if err != nil {
+			g.log.Debug("websocket handover to nbio failed", "ip", ip, "err", err)
+			return
+		}
+	}
 	if authErr != nil {
 		g.log.Info("connection refused", "ip", ip, "err", authErr)
 		g.refuse(c, StatusUnauthorized, truncateReason(authErr.Error()))
@@ -91,11 +105,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.opts.Hook != nil {
 		g.opts.Hook.ClientConnected(c.id, ip, r)
 	}
-	g.inflight.Add(1) // legal during the drain's Wait: this call is counted until it returns
-	go func() {
-		defer g.inflight.Done()
-		g.forget(c, g.readLoop(c))
-	}()
+	c.t.serve(c)
 }
 
 // refuseTimeout bounds the close handshake with a refused connection.
@@ -105,8 +115,7 @@ const refuseTimeout = 5 * time.Second
 // handshake is bounded by refuseTimeout, and during a drain by its deadline,
 // since the drain waits for this call.
 func (g *Gateway) refuse(c *conn, code websocket.StatusCode, reason string) {
-	_ = c.nc.SetDeadline(g.connDeadline(refuseTimeout))
-	_ = c.ws.Close(code, reason)
+	c.t.refuse(code, reason, g.connDeadline(refuseTimeout))
 }
 
 // logPerIPRefusal logs, at most once a minute, that a client IP hit
@@ -144,36 +153,44 @@ func (g *Gateway) addToIndex(c *conn) addResult {
 }
 
 // readLoop reads client frames until the connection ends and returns the
-// read error. It is the only goroutine an idle connection has.
+// read error. It is the only goroutine an idle connection has (engine std).
 func (g *Gateway) readLoop(c *conn) error {
+	ws := c.t.(*rawConn).ws
 	// Background: closing the connection (drain, slow client, close op)
 	// unblocks Read; a ctx with Done would cost a timer registration per read.
 	for {
-		typ, data, err := c.ws.Read(context.Background())
+		typ, data, err := ws.Read(context.Background())
 		if err != nil {
 			return err
 		}
-		c.active.Store(true)
-		g.metrics.framesIn.Add(1)
-		if !g.charge(c, len(data)) {
-			continue // over budget: closing with 1008; the client's frames are dropped
-		}
-		if typ == websocket.MessageText && string(data) == clientPong {
-			continue // heartbeat reply, not an event
-		}
-		if typ == websocket.MessageText && g.logs != nil && bytes.HasPrefix(data, recoverPrefix) {
-			g.recoverGroup(c, data) // a control frame, not an event
-			continue
-		}
-		if g.opts.Hook != nil {
-			g.opts.Hook.ClientMessage(c.id, data, g.sessionOf(c))
-		}
-		if g.opts.Events {
-			g.idx.mu.RLock()
-			uid := c.uid
-			g.idx.mu.RUnlock()
-			g.event(&session.Event{Type: session.EventMessage, ClientID: c.id, Uid: uid, IP: c.ip, Data: string(data), At: time.Now()})
-		}
+		g.readFrame(c, typ == websocket.MessageText, data)
+	}
+}
+
+// readFrame handles one data frame from c (text or binary), in the order
+// the client sent them: heartbeat replies, recovery requests, then the hook
+// and the events stream. data is not retained.
+func (g *Gateway) readFrame(c *conn, text bool, data []byte) {
+	c.active.Store(true)
+	g.metrics.framesIn.Add(1)
+	if !g.charge(c, len(data)) {
+		return // over budget: closing with 1008; the client's frames are dropped
+	}
+	if text && string(data) == clientPong {
+		return // heartbeat reply, not an event
+	}
+	if text && g.logs != nil && bytes.HasPrefix(data, recoverPrefix) {
+		g.recoverGroup(c, data) // a control frame, not an event
+		return
+	}
+	if g.opts.Hook != nil {
+		g.opts.Hook.ClientMessage(c.id, data, g.sessionOf(c))
+	}
+	if g.opts.Events {
+		g.idx.mu.RLock()
+		uid := c.uid
+		g.idx.mu.RUnlock()
+		g.event(&session.Event{Type: session.EventMessage, ClientID: c.id, Uid: uid, IP: c.ip, Data: string(data), At: time.Now()})
 	}
 }
 
@@ -187,7 +204,7 @@ func (g *Gateway) forget(c *conn, readErr error) {
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
-	c.ws.CloseNow()
+	c.t.closeNow()
 	local := g.idx.remove(c)
 	g.metrics.closes.Add(1)
 	if g.opts.Hook != nil {
@@ -226,13 +243,7 @@ func closeWhy(c *conn, err error) cause {
 	if why := cause(c.cause.Load()); why != causeUnknown {
 		return why
 	}
-	switch {
-	case websocket.CloseStatus(err) == websocket.StatusMessageTooBig || strings.Contains(err.Error(), "read limited"):
-		return causeTooBig
-	case websocket.CloseStatus(err) != -1:
-		return causeClient
-	}
-	return causeLost
+	return c.t.why(err)
 }
 
 // originPatterns is the Origin allowlist for r: the configured patterns, or

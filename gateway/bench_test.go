@@ -57,13 +57,16 @@ type benchGateway struct {
 	readers sync.WaitGroup
 }
 
-func newBenchGateway(b *testing.B, n int) *benchGateway {
+// benchEngines are the engines the benchmarks compare (sub-benchmarks).
+var benchEngines = []string{gateway.EngineStd, gateway.EngineNbio}
+
+func newBenchGateway(b *testing.B, engine string, n int) *benchGateway {
 	b.Helper()
 	rs := redistest.Start(b)
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := session.New(rdb, &session.Options{Logger: quiet})
-	g, err := gateway.New(store, &gateway.Options{PingInterval: -1, MaxConnsPerIP: -1, Logger: quiet})
+	g, err := gateway.New(store, &gateway.Options{Engine: engine, PingInterval: -1, MaxConnsPerIP: -1, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -227,7 +230,13 @@ func (bg *benchGateway) deliverN(b *testing.B, n int, send func() error) {
 }
 
 func BenchmarkDeliverToGroup(b *testing.B) {
-	bg := newBenchGateway(b, benchConns)
+	for _, engine := range benchEngines {
+		b.Run(engine, func(b *testing.B) { benchDeliverToGroup(b, engine) })
+	}
+}
+
+func benchDeliverToGroup(b *testing.B, engine string) {
+	bg := newBenchGateway(b, engine, benchConns)
 	env := &session.Envelope{Op: session.OpSend, Groups: []string{"room"}, Payload: benchPayload}
 	b.Run("local", func(b *testing.B) {
 		bg.got.Store(0)
@@ -245,9 +254,15 @@ func BenchmarkDeliverToGroup(b *testing.B) {
 // BenchmarkIdleConnMemory opens max(b.N, 1000) idle connections, each bound
 // to a uid and in one of 20 groups, and reports the growth per connection of
 // this process's heap objects and goroutine stacks (runtime/metrics, after a
-// GC). The raw clients in this process hold a net.Conn each and no
-// goroutine, a few hundred bytes included in heap-B/conn.
+// GC), once per engine. The raw clients in this process hold a net.Conn
+// each and no goroutine, a few hundred bytes included in heap-B/conn.
 func BenchmarkIdleConnMemory(b *testing.B) {
+	for _, engine := range benchEngines {
+		b.Run(engine, func(b *testing.B) { benchIdleConnMemory(b, engine) })
+	}
+}
+
+func benchIdleConnMemory(b *testing.B, engine string) {
 	n := max(b.N, 1000)
 	samples := []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
@@ -255,6 +270,9 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		{Name: "/sched/goroutines:goroutines"},
 	}
 	read := func() []float64 {
+		// Twice: objects with a finalizer (coder/websocket's Conn, dropped
+		// by the nbio engine after the handshake) are freed by the second.
+		runtime.GC()
 		runtime.GC()
 		metrics.Read(samples)
 		out := make([]float64, len(samples))
@@ -263,7 +281,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		}
 		return out
 	}
-	bg := newBenchGateway(b, 0)
+	bg := newBenchGateway(b, engine, 0)
 	before := read()
 	var clients []net.Conn
 	defer func() {

@@ -11,14 +11,14 @@ import (
 	"github.com/chatgate/chatgate/session"
 )
 
-// conn is one client connection. Its reader goroutine, started by ServeHTTP
-// once the connection is registered, reads until the connection ends and
-// then forgets it; a writer goroutine runs only while frames are queued, so
-// an idle connection costs one goroutine.
+// conn is one client connection. Its reader (transport.serve: a goroutine
+// with engine std, nbio's pollers with nbio), started by ServeHTTP once the
+// connection is registered, reads until the connection ends and then
+// forgets it; a writer goroutine runs only while frames are queued, so an
+// idle connection costs one goroutine (std) or none (nbio).
 type conn struct {
-	g  *Gateway
-	ws *websocket.Conn
-	nc *rawConn // the hijacked connection; data frames are written to it directly
+	g *Gateway
+	t transport // the socket (transport.go); data frames are written to it directly
 
 	id string
 	ip string
@@ -127,7 +127,7 @@ func (c *conn) enqueueLocked(msg []byte) {
 func (c *conn) writeInline(buf []byte, frames int) {
 	c.lastWrite.Store(time.Now().UnixNano())
 	c.g.metrics.writes.Add(1)
-	rest, err := c.nc.tryWrite(buf)
+	rest, err := c.t.tryWrite(buf)
 	if err != nil {
 		c.writeFailed(err)
 		return
@@ -256,7 +256,7 @@ func (c *conn) writeFailed(err error) {
 	c.mu.Unlock()
 	recycle(dropped)
 	if !errors.Is(err, errCloseSent) {
-		c.ws.CloseNow() // the reader sees the error and cleans up
+		c.t.closeNow() // the reader sees the error and cleans up
 	} // else a close handshake is under way: let it finish
 }
 
@@ -271,7 +271,7 @@ func (c *conn) writeBatch(batch [][]byte) error {
 	c.g.metrics.writes.Add(1)
 	// No per-write deadline: the sweeper closes a connection whose write
 	// started more than WriteTimeout ago (writeStart), at no cost per frame.
-	err := c.nc.writeFrames(batch)
+	err := c.t.writeFrames(batch)
 	c.writeStart.Store(0)
 	recycle(batch)
 	if err == nil {

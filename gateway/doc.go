@@ -7,9 +7,11 @@
 // uid. An envelope is decoded once; its payload bytes are queued as-is for
 // every local target.
 //
-// Concurrency: a connection has one goroutine, its reader, which ServeHTTP
-// starts before it returns (net/http's handler goroutine and its buffers are
-// not kept). A writer goroutine exists only while the connection's bounded
+// Concurrency: with Options.Engine "std" a connection has one goroutine, its
+// reader, which ServeHTTP starts before it returns (net/http's handler
+// goroutine and its buffers are not kept). With "nbio" an idle connection has
+// none: nbio's epoll pollers read, and the client's frames are handled in
+// order on a goroutine that lives while they are (nbio.go). A writer goroutine exists only while the connection's bounded
 // send queue is non-empty; a client that lets the queue fill is closed with
 // 1008 and never delays anyone else. A client that sends more than its frame
 // budget (Options.FrameRate, ByteRate) is closed with 1008 too. One sweeper

@@ -47,7 +47,7 @@ func (g *Gateway) drainClients() {
 		g.log.Warn("drain timed out; dropping remaining clients", "clients", len(left))
 		for _, c := range left {
 			c.setCause(causeRestart)
-			c.nc.abort()
+			c.t.abort()
 		}
 	}
 	g.inflight.Wait()

@@ -104,7 +104,7 @@ func TestRunWaitsForReadersAfterDrainTimeout(t *testing.T) {
 		}
 		return "", nil
 	}
-	g, err := gateway.New(store, &gateway.Options{DrainTimeout: drainTimeout, RedisTimeout: 10 * time.Second, Authenticate: slowAuth, Logger: testLogger(t)})
+	g, err := gateway.New(store, withTestEngine(&gateway.Options{DrainTimeout: drainTimeout, RedisTimeout: 10 * time.Second, Authenticate: slowAuth, Logger: testLogger(t)}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,8 +94,8 @@ func TestEventsDrainedAtStopInOrder(t *testing.T) {
 	t.Parallel()
 	e := standaloneEnv(t)
 	store := &gatedStore{Store: session.New(e.rdb, &session.Options{Logger: testLogger(t)}), open: make(chan struct{})}
-	g, err := gateway.New(store, &gateway.Options{Events: true, EventsBatch: 7, FrameRate: -1, ByteRate: -1,
-		RedisTimeout: 20 * time.Second, Logger: testLogger(t)})
+	g, err := gateway.New(store, withTestEngine(&gateway.Options{Events: true, EventsBatch: 7, FrameRate: -1, ByteRate: -1,
+		RedisTimeout: 20 * time.Second, Logger: testLogger(t)}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,10 +121,10 @@ func fuzzGateway(f *testing.F) (string, *session.Store) {
 	f.Cleanup(func() { _ = rdb.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := session.New(rdb, &session.Options{Logger: log})
-	g, err := gateway.New(store, &gateway.Options{
+	g, err := gateway.New(store, withTestEngine(&gateway.Options{
 		ReadLimit: fuzzReadLimit, Events: true, PingInterval: -1, Logger: log, Recovery: store.Recovery,
 		FrameRate: fuzzRefill, FrameBurst: fuzzBurst, ByteRate: 1024, ByteBurst: fuzzByteBurst,
-	})
+	}))
 	if err != nil {
 		f.Fatal(err)
 	}

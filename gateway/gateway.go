@@ -51,7 +51,8 @@ type Gateway struct {
 	log      *slog.Logger
 	idx      *index
 	pingData []byte
-	events   *events // the events stream writer (events.go)
+	events   *events   // the events stream writer (events.go)
+	nb       *nbEngine // Options.Engine "nbio"; nil for "std"
 
 	epoch         time.Time // the frame budget's clock starts here
 	frames, bytes rate      // per-connection frame budget (budget.go)
@@ -83,6 +84,9 @@ func New(store Registry, opts *Options) (*Gateway, error) {
 	if err := session.ValidGatewayID(o.ID); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if o.Engine != EngineStd && o.Engine != EngineNbio {
+		return nil, fmt.Errorf("gateway: engine %q: want %q or %q", o.Engine, EngineStd, EngineNbio)
+	}
 	if o.CompactClientIDs && !session.IsCompactGatewayID(o.ID) {
 		return nil, fmt.Errorf("gateway: compact client ids need a compact gateway id (12 hex digits), not %q", o.ID)
 	}
@@ -99,6 +103,9 @@ func New(store Registry, opts *Options) (*Gateway, error) {
 		bytes:  newRate(o.ByteRate, o.ByteBurst),
 		logs:   o.Recovery,
 	}
+	if o.Engine == EngineNbio {
+		g.nb = newNBEngine(g)
+	}
 	if o.PingData != "" {
 		g.pingData = textFrame(o.PingData)
 	}
@@ -110,6 +117,9 @@ func New(store Registry, opts *Options) (*Gateway, error) {
 // ID returns the gateway id.
 func (g *Gateway) ID() string { return g.id }
 
+// Engine returns the engine serving the connections (Options.Engine).
+func (g *Gateway) Engine() string { return g.opts.Engine }
+
 // Run subscribes to the gateway's inbox, keeps its liveness key fresh and
 // heartbeats clients until ctx ends; then it drains: refuses new clients,
 // closes the connected ones with 1012 (service restart), removes the
@@ -119,6 +129,12 @@ func (g *Gateway) ID() string { return g.id }
 func (g *Gateway) Run(ctx context.Context) error {
 	if !g.running.CompareAndSwap(false, true) {
 		return errors.New("gateway: Run called twice")
+	}
+	if g.nb != nil {
+		if err := g.nb.start(); err != nil {
+			return err
+		}
+		defer g.nb.stop() // after the drain: only refused connections are left
 	}
 	// A previous process with this id (fixed id, or a GatewayWorker-style
 	// gateway restarted at the same address) may have died holding clients
@@ -285,7 +301,7 @@ func (g *Gateway) closeAsync(c *conn, why cause, code websocketStatus, reason st
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
-	g.goTracked(func() { _ = c.ws.Close(code, reason) })
+	g.goTracked(func() { _ = c.t.close(code, reason) })
 }
 
 var _ http.Handler = (*Gateway)(nil)

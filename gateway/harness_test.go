@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +22,19 @@ import (
 	"github.com/chatgate/chatgate/internal/testwait"
 	"github.com/chatgate/chatgate/session"
 )
+
+// testEngine is the engine gateways under test use when their options do
+// not name one: CHATGATE_TEST_WS_ENGINE (scripts/modules.sh runs this
+// package once per engine), else the default.
+var testEngine = os.Getenv("CHATGATE_TEST_WS_ENGINE")
+
+// withTestEngine sets opts.Engine to testEngine unless the test chose one.
+func withTestEngine(opts *gateway.Options) *gateway.Options {
+	if opts.Engine == "" {
+		opts.Engine = testEngine
+	}
+	return opts
+}
 
 // backend is a Redis deployment the contract suite runs against.
 type backend struct {
@@ -70,6 +84,7 @@ func (e *env) addGateway(opts gateway.Options) *testGateway {
 	opts.Logger = testLogger(e.t)
 	store := session.New(e.rdb, &session.Options{Logger: opts.Logger})
 	opts.Recovery = store.Recovery
+	withTestEngine(&opts)
 	g, err := gateway.New(store, &opts)
 	if err != nil {
 		e.t.Fatal(err)

@@ -61,7 +61,7 @@ func (g *Gateway) sweep(now time.Time, slot, slots int) {
 			// Not CloseNow: with a close handshake under way (a slow client
 			// being closed with 1008) it would wait for it, holding up the
 			// sweep of every other connection.
-			c.nc.abort()
+			c.t.abort()
 			continue
 		}
 		if slot < 0 || pingSlot(c.id, slots) != slot {
@@ -82,7 +82,7 @@ func (g *Gateway) sweep(now time.Time, slot, slots int) {
 			g.goTracked(func() {
 				pctx, cancel := context.WithTimeout(context.Background(), g.opts.PingInterval)
 				defer cancel()
-				_ = c.ws.Ping(pctx)
+				_ = c.t.ping(pctx)
 			})
 		}
 	}

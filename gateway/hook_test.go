@@ -71,6 +71,9 @@ func TestClientHook(t *testing.T) {
 	write(websocket.MessageText, "one")
 	write(websocket.MessageText, `{"type":"pong"}`)
 	write(websocket.MessageBinary, "\x00two")
+	// The frames reach the hook before the session is set (with engine nbio
+	// the hook runs on a goroutine of its own, which may start late).
+	waitFor(t, 10*time.Second, "hook calls before the session", func() bool { return len(hook.get()) >= 3 })
 	if err := e.store.SetSession(ctx, c.id, session.Session{"name": "ann"}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"syscall"
+
+	"github.com/coder/websocket"
 )
 
 // Buffer sizes handed to coder/websocket through Hijack. net/http's own are
@@ -64,6 +66,7 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // writers from interleaving.
 type rawConn struct {
 	net.Conn
+	ws      *websocket.Conn // reads, and writes control frames (engine std)
 	pending []byte          // read-side leftovers from the handshake
 	sc      syscall.RawConn // for non-blocking writes; nil when the conn has no fd (TLS)
 

@@ -53,6 +53,11 @@ type Options struct {
 	// command line allows up to 1s): a stopping gateway waits for held
 	// frames. Default 0: off (every frame is written as soon as it can be).
 	WriteCoalesce time.Duration
+	// Engine reads and writes the connections: EngineStd (coder/websocket,
+	// one reader goroutine per connection) or EngineNbio (nbio's epoll
+	// pollers; no goroutine or buffer per idle connection, see nbio.go).
+	// Both behave the same for clients. Default EngineStd.
+	Engine string
 	// ReadLimit is the largest frame accepted from a client; larger closes
 	// with 1009. Default 64 KiB.
 	ReadLimit int64
@@ -166,6 +171,9 @@ func (o *Options) withDefaults() Options {
 	c := Options{}
 	if o != nil {
 		c = *o
+	}
+	if c.Engine == "" {
+		c.Engine = EngineStd
 	}
 	if c.PingInterval == 0 {
 		c.PingInterval = 25 * time.Second

@@ -16,8 +16,14 @@ import (
 // binary, ONE browser, two tabs of the same page logged in as two users.
 // They chat both ways, and the second tab's login leaves the first tab's
 // WebSocket open (same connection, still in the room).
-func TestChatTwoTabs(t *testing.T) {
-	st := chatRun(t, app.RoleAll, "--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--log-format", "text")
+func TestChatTwoTabs(t *testing.T) { chatTwoTabs(t) }
+
+// TestChatTwoTabsNbio is TestChatTwoTabs with the gateway on the nbio
+// engine (--ws-engine nbio): the page's WebSocket works the same.
+func TestChatTwoTabsNbio(t *testing.T) { chatTwoTabs(t, "--ws-engine", "nbio") }
+
+func chatTwoTabs(t *testing.T, extra ...string) {
+	st := chatRun(t, app.RoleAll, append([]string{"--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--log-format", "text"}, extra...)...)
 	store, err := session.Open(context.Background(), st.RedisURL, 5*time.Second, &session.Options{Prefix: session.DefaultPrefix})
 	if err != nil {
 		t.Fatal(err)

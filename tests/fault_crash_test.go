@@ -167,14 +167,31 @@ func faultProbeRooms(t *testing.T, st *session.Store, ms []*faultMember, rooms i
 // (10s) and reaper interval (3s): exact counts and lists, and one close event
 // per reaped client carrying its uid, session and groups, from which the
 // chat app sends the room's close and flush notices.
-func TestFaultGatewayCrash(t *testing.T) {
+func TestFaultGatewayCrash(t *testing.T) { faultGatewayCrash(t) }
+
+// TestFaultGatewayCrashNbio is TestFaultGatewayCrash with the gateways on
+// the nbio engine (--ws-engine nbio): real clients get room messages, and a
+// SIGKILLed gateway's clients are cleaned up the same way.
+func TestFaultGatewayCrashNbio(t *testing.T) { faultGatewayCrash(t, "--ws-engine", "nbio") }
+
+// faultGatewayCrash runs the crash scenario with gateways started with extra.
+func faultGatewayCrash(t *testing.T, extra ...string) {
 	const (
 		clients = 300
 		rooms   = 5
 		bound   = 15 * time.Second
 	)
 	rs := redistest.Start(t)
-	gws := []*faultProc{faultStartGateway(t, rs.URL()), faultStartGateway(t, rs.URL()), faultStartGateway(t, rs.URL())}
+	gws := []*faultProc{faultStartGateway(t, rs.URL(), extra...), faultStartGateway(t, rs.URL(), extra...), faultStartGateway(t, rs.URL(), extra...)}
+	engine := "std"
+	if i := slices.Index(extra, "--ws-engine"); i >= 0 {
+		engine = extra[i+1]
+	}
+	for _, g := range gws {
+		if want := `"ws_engine":"` + engine + `"`; !strings.Contains(g.tail(), want) {
+			t.Fatalf("gateway pid %d does not log %s at start:\n%s", g.PID(), want, g.tail())
+		}
+	}
 	st := faultOpenStore(t, rs.URL())
 
 	ctx, stop := context.WithCancel(t.Context())

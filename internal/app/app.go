@@ -260,6 +260,7 @@ func startGateway(cfg *config.Config, store *session.Store, chatData *chatdata.S
 		SendQueue:            cfg.SendQueue,
 		WriteTimeout:         cfg.WriteTimeout,
 		WriteCoalesce:        cfg.WriteCoalesce,
+		Engine:               cfg.WSEngine,
 		ReadLimit:            cfg.ReadLimit,
 		FrameRate:            off(cfg.ClientFrameRate),
 		FrameBurst:           cfg.ClientFrameBurst,
@@ -294,7 +295,7 @@ func startGateway(cfg *config.Config, store *session.Store, chatData *chatdata.S
 		return nil, "", nil, err
 	}
 	srv := &http.Server{Handler: gatewayMux(gw), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("gateway listening", "addr", ln.Addr().String(), "gateway_id", gw.ID())
+	log.Info("gateway listening", "addr", ln.Addr().String(), "gateway_id", gw.ID(), "ws_engine", gw.Engine())
 	run := func(ctx context.Context) error {
 		gwCtx, stopGw := context.WithCancel(context.Background())
 		defer stopGw()

@@ -15,5 +15,8 @@ func TestMain(m *testing.M) {
 		// (10 s) after Shutdown before it sees the stop flag and returns.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 		// fasthttp's process-wide Date header ticker, started once, never stopped.
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"))
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		// nbio's websocket package starts two pool goroutines for its
+		// package-level DefaultEngine when it is initialised (unused).
+		goleak.IgnoreTopFunction("github.com/lesismal/nbio/taskpool.New.func3"))
 }

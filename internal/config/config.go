@@ -31,6 +31,7 @@ type Config struct {
 	SendQueue            int
 	WriteTimeout         time.Duration
 	WriteCoalesce        time.Duration
+	WSEngine             string
 	ReadLimit            int64
 	ClientFrameRate      int
 	ClientFrameBurst     int
@@ -125,6 +126,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.SendQueue, "send-queue", 256, "frames queued per connection before a slow client is closed (1008)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "close a client whose socket does not take a write within this time")
 	fs.DurationVar(&c.WriteCoalesce, "write-coalesce", 2*time.Millisecond, "hold frames for a client written to less than this long ago, and write them together (fewer system calls for busy clients, at most this much added latency); 0: off")
+	fs.StringVar(&c.WSEngine, "ws-engine", "std", "WebSocket engine: std (coder/websocket, a reader goroutine per connection, about 8 KiB per idle connection) or nbio (epoll through github.com/lesismal/nbio: no goroutine or buffer per idle connection, about 2 KiB)")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; larger closes with 1009")
 	fs.IntVar(&c.ClientFrameRate, "client-frame-rate", 10, "frames per second one client may send on average (messages, heartbeat replies, pings); more closes it with 1008; 0 disables")
 	fs.IntVar(&c.ClientFrameBurst, "client-frame-burst", 40, "frames one client may send at once before --client-frame-rate applies")
@@ -231,6 +233,9 @@ func (c *Config) validate() error {
 	}
 	if c.WriteCoalesce < 0 || c.WriteCoalesce > time.Second {
 		errs = append(errs, errors.New("--write-coalesce must be between 0 (off) and 1s"))
+	}
+	if c.WSEngine != "std" && c.WSEngine != "nbio" { // gateway.EngineStd, EngineNbio
+		errs = append(errs, fmt.Errorf("--ws-engine %q: want std or nbio", c.WSEngine))
 	}
 	if c.EventsBatch <= 0 || c.EventsQueue <= 0 {
 		errs = append(errs, errors.New("--events-batch and --events-queue must be positive"))

@@ -50,8 +50,8 @@ var flagGroups = map[string]string{
 
 	"ws-addr": groupGateway, "gateway-id": groupGateway, "ping-interval": groupGateway, "ping-data": groupGateway,
 	"ping-not-response-limit": groupGateway, "send-queue": groupGateway, "write-timeout": groupGateway,
-	"write-coalesce": groupGateway,
-	"read-limit":     groupGateway, "allowed-origins": groupGateway, "max-conns-per-ip": groupGateway,
+	"write-coalesce": groupGateway, "ws-engine": groupGateway,
+	"read-limit": groupGateway, "allowed-origins": groupGateway, "max-conns-per-ip": groupGateway,
 	"alive-ttl": groupGateway, "drain-timeout": groupGateway, "events": groupGateway, "events-max-len": groupGateway,
 	"events-batch": groupGateway, "events-queue": groupGateway,
 	"client-frame-rate": groupGateway, "client-frame-burst": groupGateway, "client-byte-rate": groupGateway,
