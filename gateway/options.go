@@ -56,7 +56,8 @@ type Options struct {
 	// Engine reads and writes the connections: EngineStd (coder/websocket,
 	// one reader goroutine per connection) or EngineNbio (nbio's epoll
 	// pollers; no goroutine or buffer per idle connection, see nbio.go).
-	// Both behave the same for clients. Default EngineStd.
+	// Both behave the same for clients. Default EngineNbio (about 4 KiB
+	// per idle connection instead of 12; docs/BENCHMARKS.md).
 	Engine string
 	// ReadLimit is the largest frame accepted from a client; larger closes
 	// with 1009. Default 64 KiB.
@@ -173,7 +174,7 @@ func (o *Options) withDefaults() Options {
 		c = *o
 	}
 	if c.Engine == "" {
-		c.Engine = EngineStd
+		c.Engine = EngineNbio
 	}
 	if c.PingInterval == 0 {
 		c.PingInterval = 25 * time.Second

@@ -49,8 +49,8 @@ for m in "${MODULES[@]}"; do
 	(cd "$m" && go test -race -count=1 -timeout 12m ./...)
 done
 
-say "go test -race ./gateway with the nbio engine (the suite above ran the default, std)"
-CHATGATE_TEST_WS_ENGINE=nbio go test -race -count=1 -timeout 12m ./gateway/
+say "go test -race ./gateway with the std engine (the suite above ran the default, nbio)"
+CHATGATE_TEST_WS_ENGINE=std go test -race -count=1 -timeout 12m ./gateway/
 
 say "clients/js (node --test against a real chatgate and redis-server)"
 (cd clients/js && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in clients/js failed (it installs the ws package from the npm registry)"

@@ -18,9 +18,9 @@ import (
 // WebSocket open (same connection, still in the room).
 func TestChatTwoTabs(t *testing.T) { chatTwoTabs(t) }
 
-// TestChatTwoTabsNbio is TestChatTwoTabs with the gateway on the nbio
-// engine (--ws-engine nbio): the page's WebSocket works the same.
-func TestChatTwoTabsNbio(t *testing.T) { chatTwoTabs(t, "--ws-engine", "nbio") }
+// TestChatTwoTabsStd is TestChatTwoTabs with the gateway on the std engine
+// (--ws-engine std, coder/websocket): the page's WebSocket works the same.
+func TestChatTwoTabsStd(t *testing.T) { chatTwoTabs(t, "--ws-engine", "std") }
 
 func chatTwoTabs(t *testing.T, extra ...string) {
 	st := chatRun(t, app.RoleAll, append([]string{"--ws-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--log-format", "text"}, extra...)...)

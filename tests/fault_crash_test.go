@@ -169,10 +169,10 @@ func faultProbeRooms(t *testing.T, st *session.Store, ms []*faultMember, rooms i
 // chat app sends the room's close and flush notices.
 func TestFaultGatewayCrash(t *testing.T) { faultGatewayCrash(t) }
 
-// TestFaultGatewayCrashNbio is TestFaultGatewayCrash with the gateways on
-// the nbio engine (--ws-engine nbio): real clients get room messages, and a
-// SIGKILLed gateway's clients are cleaned up the same way.
-func TestFaultGatewayCrashNbio(t *testing.T) { faultGatewayCrash(t, "--ws-engine", "nbio") }
+// TestFaultGatewayCrashStd is TestFaultGatewayCrash with the gateways on
+// the std engine (--ws-engine std, coder/websocket): real clients get room
+// messages, and a SIGKILLed gateway's clients are cleaned up the same way.
+func TestFaultGatewayCrashStd(t *testing.T) { faultGatewayCrash(t, "--ws-engine", "std") }
 
 // faultGatewayCrash runs the crash scenario with gateways started with extra.
 func faultGatewayCrash(t *testing.T, extra ...string) {
@@ -183,7 +183,7 @@ func faultGatewayCrash(t *testing.T, extra ...string) {
 	)
 	rs := redistest.Start(t)
 	gws := []*faultProc{faultStartGateway(t, rs.URL(), extra...), faultStartGateway(t, rs.URL(), extra...), faultStartGateway(t, rs.URL(), extra...)}
-	engine := "std"
+	engine := "nbio" // the default
 	if i := slices.Index(extra, "--ws-engine"); i >= 0 {
 		engine = extra[i+1]
 	}

@@ -126,7 +126,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.SendQueue, "send-queue", 256, "frames queued per connection before a slow client is closed (1008)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "close a client whose socket does not take a write within this time")
 	fs.DurationVar(&c.WriteCoalesce, "write-coalesce", 2*time.Millisecond, "hold frames for a client written to less than this long ago, and write them together (fewer system calls for busy clients, at most this much added latency); 0: off")
-	fs.StringVar(&c.WSEngine, "ws-engine", "std", "WebSocket engine: std (coder/websocket, a reader goroutine per connection, about 8 KiB per idle connection) or nbio (epoll through github.com/lesismal/nbio: no goroutine or buffer per idle connection, about 2 KiB)")
+	fs.StringVar(&c.WSEngine, "ws-engine", "nbio", "WebSocket engine: std (coder/websocket, a reader goroutine per connection, about 8 KiB per idle connection) or nbio (epoll through github.com/lesismal/nbio: no goroutine or buffer per idle connection, about 2 KiB)")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 64<<10, "largest client frame in bytes; larger closes with 1009")
 	fs.IntVar(&c.ClientFrameRate, "client-frame-rate", 10, "frames per second one client may send on average (messages, heartbeat replies, pings); more closes it with 1008; 0 disables")
 	fs.IntVar(&c.ClientFrameBurst, "client-frame-burst", 40, "frames one client may send at once before --client-frame-rate applies")
