@@ -38,15 +38,16 @@ func knownKeys(obj []byte, names []string) bool {
 	for i++; i < len(obj); i++ {
 		switch obj[i] {
 		case '"':
-			end, escaped := i+1, false
+			end := i + 1
 			for ; end < len(obj) && obj[end] != '"'; end++ {
 				if obj[end] == '\\' {
-					escaped = true
 					end++
 				}
 			}
 			if depth == 0 && expectKey {
-				if escaped || !knownName(string(obj[i+1:end]), names) {
+				// A key written with escapes holds a backslash, which no
+				// name has: it is reported unknown.
+				if !knownName(string(obj[i+1:end]), names) {
 					return false
 				}
 				expectKey = false

@@ -222,13 +222,17 @@ func (r *resolved) splitLogged(sends []Send) (map[int][]string, error) {
 			continue
 		}
 		var plain []string
+		checked := false // the payload is checked once per send
 		for _, gid := range b.IDs {
 			if !b.Recoverable && !r.hasLog[gid] {
 				plain = append(plain, gid)
 				continue
 			}
-			if err := checkLoggedPayload(b.Payload); err != nil {
-				return nil, &BatchError{Index: i, Err: fmt.Errorf("%w: group %q", err, gid)}
+			if !checked {
+				if err := checkLoggedPayload(b.Payload); err != nil {
+					return nil, &BatchError{Index: i, Err: fmt.Errorf("%w: group %q", err, gid)}
+				}
+				checked = true
 			}
 			r.hasLog[gid] = true
 			logged[i] = append(logged[i], gid)

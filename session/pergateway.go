@@ -18,7 +18,9 @@ import (
 // goes to gw's inbox only, and gw resolves the targets among its own clients
 // (with SendToAll: all of them). It costs one PUBLISH whatever the targets.
 // Read-your-writes holds as for every send: a membership change of gw's
-// clients that returned went through the same inbox first.
+// clients that returned went through the same inbox first. A send to a group
+// with a recovery log bypasses the log: a client that recovers the group
+// later is not replayed it.
 func OnGateway(gw string) SendOption {
 	return func(o *sendOptions) { o.gateway = gw }
 }

@@ -115,7 +115,9 @@ func (s *Push) SendToGroup(ctx context.Context, gid string, payload []byte, opts
 }
 
 // SendToGroups delivers payload to the members of several groups; a client in
-// several of them gets it once.
+// several of them gets it once, except that groups with a recovery log are
+// sent through their logs, one envelope each: a client in a logged group and
+// in another group of the same call gets it once per such envelope.
 func (s *Push) SendToGroups(ctx context.Context, gids []string, payload []byte, opts ...SendOption) error {
 	return s.sendToSets(ctx, "send to groups", gids, payload, opts, true)
 }
@@ -135,7 +137,12 @@ func (s *core) sendToSets(ctx context.Context, op string, ids []string, payload 
 			return wrap(op, err)
 		}
 	}
-	if groups && o.gateway == "" {
+	if groups && o.gateway != "" {
+		// The gateway resolves the groups among its own clients.
+		env.Groups = ids
+		return wrap(op, s.publish(ctx, o.gateway, env.encode()))
+	}
+	if groups {
 		// Groups with a recovery log (or all, with Recoverable) are sent
 		// through it (recover.go): one script call for one group; for
 		// several, one batch send (which groups have a log is read in the
@@ -152,11 +159,7 @@ func (s *core) sendToSets(ctx context.Context, op string, ids []string, payload 
 		}
 		return wrap(op, err)
 	}
-	if groups {
-		env.Groups = ids
-	} else {
-		env.Uids = ids
-	}
+	env.Uids = ids
 	msg := env.encode()
 	if o.gateway != "" {
 		// The gateway resolves the targets among its own clients.
@@ -164,15 +167,9 @@ func (s *core) sendToSets(ctx context.Context, op string, ids []string, payload 
 	}
 	if len(ids) == 1 && !s.sharded {
 		// One round trip: the script reads the set and publishes to each inbox.
-		var err error
-		if groups {
-			err = scriptSendGroup.Run(ctx, s.rdb, []string{string(s.k.groupGateways(ids[0]))}, s.k.p, msg).Err()
-		} else {
-			err = scriptSendUid.Run(ctx, s.rdb, []string{string(s.k.uid(ids[0]))}, s.k.p, msg).Err()
-		}
-		return wrap(op, err)
+		return wrap(op, scriptSendUid.Run(ctx, s.rdb, []string{string(s.k.uid(ids[0]))}, s.k.p, msg).Err())
 	}
-	gws, err := s.resolveGateways(ctx, ids, groups)
+	gws, err := s.resolveGateways(ctx, ids)
 	if err != nil {
 		return wrap(op, err)
 	}
@@ -187,30 +184,22 @@ func (s *core) sendToSets(ctx context.Context, op string, ids []string, payload 
 	return wrap(op, err)
 }
 
-// resolveGateways returns the gateways holding members of the given groups or uids.
-func (s *core) resolveGateways(ctx context.Context, ids []string, groups bool) (map[string]struct{}, error) {
+// resolveGateways returns the gateways holding connections of the given uids.
+func (s *core) resolveGateways(ctx context.Context, uids []string) (map[string]struct{}, error) {
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(ids))
-	for i, id := range ids {
-		if groups {
-			cmds[i] = pipe.HKeys(ctx, string(s.k.groupGateways(id)))
-		} else {
-			cmds[i] = pipe.SMembers(ctx, string(s.k.uid(id)))
-		}
+	cmds := make([]*redis.StringSliceCmd, len(uids))
+	for i, uid := range uids {
+		cmds[i] = pipe.SMembers(ctx, string(s.k.uid(uid)))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, err
 	}
 	gws := make(map[string]struct{})
 	for _, c := range cmds {
-		for _, v := range c.Val() {
-			if !groups {
-				var ok bool
-				if v, ok = GatewayOf(v); !ok {
-					continue
-				}
+		for _, cid := range c.Val() {
+			if gw, ok := GatewayOf(cid); ok {
+				gws[gw] = struct{}{}
 			}
-			gws[v] = struct{}{}
 		}
 	}
 	return gws, nil

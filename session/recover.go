@@ -187,6 +187,9 @@ func (s *core) sendGroupLogged(ctx context.Context, gid string, env *Envelope, o
 // logScriptArgs returns the keys and arguments of send_group_log.lua for a
 // send of env to gid; create makes the log when the group has none.
 func (s *core) logScriptArgs(gid string, env *Envelope, create bool) ([]string, []any) {
+	if env.TS == 0 { // one stamp for every group of a send
+		env.TS = time.Now().UnixMilli()
+	}
 	payload := env.Payload
 	e := *env
 	e.Payload = ""

@@ -48,7 +48,6 @@ var (
 	scriptSessionSet    = mustScript("session_set")
 	scriptSessionUpdate = mustScript("session_update")
 	scriptClientForget  = mustScript("client_forget")
-	scriptSendGroup     = mustScript("send_group")
 	scriptSendUid       = mustScript("send_uid")
 	scriptOpJoin        = mustScript("op_join")
 	scriptOpLeave       = mustScript("op_leave")
