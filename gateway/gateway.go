@@ -301,7 +301,18 @@ func (g *Gateway) closeAsync(c *conn, why cause, code websocketStatus, reason st
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
-	g.goTracked(func() { _ = c.t.close(code, reason) })
+	g.onSocket(c, func() { _ = c.t.close(code, reason) })
+}
+
+// onSocket runs f, a close or ping on c's socket: on a tracked goroutine
+// when the engine's close and ping wait for the client, else at once (nbio:
+// a drain or a heartbeat tick starts no goroutine per connection).
+func (g *Gateway) onSocket(c *conn, f func()) {
+	if c.t.waits() {
+		g.goTracked(f)
+		return
+	}
+	f()
 }
 
 var _ http.Handler = (*Gateway)(nil)

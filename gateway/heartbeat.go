@@ -79,7 +79,7 @@ func (g *Gateway) sweep(now time.Time, slot, slots int) {
 		if c.missed.Load() > 0 {
 			// A protocol ping makes a silent but healthy client (a browser
 			// tab) answer with a pong, which counts as activity.
-			g.goTracked(func() {
+			g.onSocket(c, func() {
 				pctx, cancel := context.WithTimeout(context.Background(), g.opts.PingInterval)
 				defer cancel()
 				_ = c.t.ping(pctx)

@@ -411,6 +411,8 @@ func (t *nbConn) abort() { _ = t.nc.Close() }
 
 func (t *nbConn) ping(context.Context) error { return t.writeControl(opPing, "") }
 
+func (t *nbConn) waits() bool { return false }
+
 func (t *nbConn) why(err error) cause {
 	switch {
 	case errors.Is(err, nbws.ErrMessageTooLarge) || errors.Is(err, nbhttp.ErrTooLong):

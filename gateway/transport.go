@@ -36,6 +36,10 @@ type transport interface {
 	abort()
 	// ping sends a protocol ping; the pong counts as client activity.
 	ping(ctx context.Context) error
+	// waits reports whether close and ping wait for the client (std: the
+	// close handshake, the pong), so that the gateway runs them on a
+	// goroutine of their own; nbio's only hand a frame to the poller.
+	waits() bool
 	// why classifies the error that ended the connection's reads.
 	why(err error) cause
 }
@@ -70,6 +74,8 @@ func (c *rawConn) close(code websocket.StatusCode, reason string) error {
 func (c *rawConn) closeNow() { _ = c.ws.CloseNow() }
 
 func (c *rawConn) ping(ctx context.Context) error { return c.ws.Ping(ctx) }
+
+func (c *rawConn) waits() bool { return true }
 
 func (c *rawConn) why(err error) cause {
 	switch {
