@@ -103,6 +103,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.enqueue(textFrame(`{"type":"init","client_id":"` + c.id + `"}`))
 	}
 	if g.opts.Hook != nil {
+		// Before serve: the hook sees connect before any of the client's frames.
 		g.opts.Hook.ClientConnected(c.id, ip, r)
 	}
 	c.t.serve(c)

@@ -127,9 +127,14 @@ func readFrameText(c net.Conn, rest []byte) string {
 // closed, and reports every other frame on seen.
 type blockingHook struct {
 	release chan struct{}
+	freed   sync.Once
 	blocked chan struct{}
 	seen    chan string
 }
+
+// free closes release once: by the test, or by its cleanup when it failed
+// first (the gateway's shutdown would wait for the blocked call).
+func (h *blockingHook) free() { h.freed.Do(func() { close(h.release) }) }
 
 func (h *blockingHook) ClientConnected(string, string, *http.Request) {}
 func (h *blockingHook) ClientClosed(string, session.Session)          {}
@@ -151,6 +156,7 @@ func TestEngineSlowHandlerDelaysOnlyItsClient(t *testing.T) {
 			e := standaloneEnv(t)
 			hook := &blockingHook{release: make(chan struct{}), blocked: make(chan struct{}, 1), seen: make(chan string, 4)}
 			gw := e.addGateway(gateway.Options{Engine: engine, Hook: hook, PingInterval: -1})
+			t.Cleanup(hook.free) // before the gateway's own cleanup
 			slow, other := e.dial(gw), e.dial(gw)
 			slow.send("block")
 			select {
@@ -168,7 +174,7 @@ func TestEngineSlowHandlerDelaysOnlyItsClient(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("another client's frame waited for the blocked hook call")
 			}
-			close(hook.release)
+			hook.free()
 			select {
 			case got := <-hook.seen:
 				if got != "after-block" {

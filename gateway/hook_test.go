@@ -115,3 +115,32 @@ func TestClientHook(t *testing.T) {
 		t.Fatalf("first frame %q, %v; want the app's", data, err)
 	}
 }
+
+// slowConnectHook is a recordingHook whose ClientConnected takes a while.
+type slowConnectHook struct{ recordingHook }
+
+func (h *slowConnectHook) ClientConnected(cid, ip string, r *http.Request) {
+	time.Sleep(200 * time.Millisecond)
+	h.recordingHook.ClientConnected(cid, ip, r)
+}
+
+// ClientConnected returns before the client's first frame reaches the hook,
+// however long it takes: a frame sent at once waits for it.
+func TestClientHookConnectedFirst(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	e := newEnv(t, redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true}))
+	hook := &slowConnectHook{}
+	tg := e.addGateway(gateway.Options{Hook: hook})
+	c := dialRaw(t, tg.url(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "two hook calls", func() bool { return len(hook.get()) >= 2 })
+	want := []string{"connect " + c.id + " 127.0.0.1 /", "message " + c.id + ` "first" map[]`}
+	if got := hook.get(); !slices.Equal(got[:2], want) {
+		t.Fatalf("hook calls\n%q\nwant first\n%q", got, want)
+	}
+}

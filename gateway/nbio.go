@@ -369,7 +369,7 @@ func (t *nbConn) writeControl(op byte, payload string) error {
 	if t.closeSent {
 		return errCloseSent
 	}
-	return t.writeLocked(controlFrame(op, payload))
+	return t.writeLocked(frame(op, payload))
 }
 
 // writeClose writes a close frame once (no frame may follow it) and
@@ -381,7 +381,7 @@ func (t *nbConn) writeClose(payload string) (bool, error) {
 		return false, nil
 	}
 	t.closeSent = true
-	return true, t.writeLocked(controlFrame(opClose, payload))
+	return true, t.writeLocked(frame(opClose, payload))
 }
 
 func (t *nbConn) serve(c *conn) {
@@ -428,13 +428,6 @@ const (
 	opPing = 0x9
 	opPong = 0xa
 )
-
-// controlFrame frames payload (at most 125 bytes) as an unmasked control frame.
-func controlFrame(op byte, payload string) []byte {
-	f := make([]byte, 2, 2+len(payload))
-	f[0], f[1] = 0x80|op, byte(len(payload))
-	return append(f, payload...)
-}
 
 // closePayload is a close frame's payload: the code and the reason.
 func closePayload(code websocket.StatusCode, reason string) string {

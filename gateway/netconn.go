@@ -178,7 +178,10 @@ const (
 // textFrame returns payload framed as one unmasked, final text frame
 // (RFC 6455 §5.2): the bytes every recipient gets. It takes the string the
 // envelope decoded, so the payload is copied once, into the frame.
-func textFrame(payload string) []byte {
+func textFrame(payload string) []byte { return frame(opText, payload) }
+
+// frame frames payload as one unmasked, final frame of opcode op.
+func frame(op byte, payload string) []byte {
 	n := len(payload)
 	var f []byte
 	switch {
@@ -196,6 +199,6 @@ func textFrame(payload string) []byte {
 			f[9-i] = byte(uint64(n) >> (8 * i))
 		}
 	}
-	f[0] = 0x80 | opText // FIN
+	f[0] = 0x80 | op // FIN
 	return append(f, payload...)
 }

@@ -162,7 +162,10 @@ func (g *Gateway) recoverGroup(c *conn, data []byte) {
 		c.enqueue(recoverFailed(req.Group, recoverBadRequest, nil))
 		return
 	}
-	if !g.isMember(c, req.Group) {
+	if member, err := g.isMember(c, req.Group); err != nil {
+		c.enqueue(recoverFailed(req.Group, recoverUnavailable, nil))
+		return
+	} else if !member {
 		c.enqueue(recoverFailed(req.Group, recoverNotMember, nil))
 		return
 	}
@@ -262,13 +265,14 @@ func jsonString(s string) string {
 }
 
 // isMember reports whether c is in gid: in the local index, or else in Redis
-// (a join may still be on its way through the inbox).
-func (g *Gateway) isMember(c *conn, gid string) bool {
+// (a join may still be on its way through the inbox). An error means Redis
+// could not tell.
+func (g *Gateway) isMember(c *conn, gid string) (bool, error) {
 	g.idx.mu.RLock()
 	_, ok := c.groups[gid]
 	g.idx.mu.RUnlock()
 	if ok {
-		return true
+		return true, nil
 	}
 	ctx, cancel := g.connRedisCtx()
 	defer cancel()
@@ -276,7 +280,7 @@ func (g *Gateway) isMember(c *conn, gid string) bool {
 	if err != nil {
 		g.log.Warn("check group membership for recovery", "client", c.id, "group", gid, "err", err)
 	}
-	return ok
+	return ok, err
 }
 
 // catchUp delivers, once the inbox subscription is back, what the gateway's
