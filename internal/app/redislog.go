@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -26,33 +27,35 @@ import (
 type redisLogger struct{}
 
 var redisLogs struct {
-	once sync.Once
-	mu   sync.RWMutex // held for reading while a line is written
-	log  *slog.Logger // nil: slog.Default()
+	once   sync.Once
+	mu     sync.RWMutex   // held for reading while a line is written
+	active []*slog.Logger // running commands' loggers; the last one gets the lines (none: slog.Default())
 }
 
 // routeRedisLogs sends go-redis's lines to log until the returned function
 // is called; that function returns once no line is being written to log.
-// Overlapping commands (tests) each restore what they replaced.
+// Overlapping commands (tests) may finish in any order: each removes its own
+// logger, and the lines go to the latest command still running.
 func routeRedisLogs(log *slog.Logger) (restore func()) {
 	redisLogs.once.Do(func() { redis.SetLogger(redisLogger{}) })
 	redisLogs.mu.Lock()
-	prev := redisLogs.log
-	redisLogs.log = log
+	redisLogs.active = append(redisLogs.active, log)
 	redisLogs.mu.Unlock()
 	return func() {
 		redisLogs.mu.Lock()
-		redisLogs.log = prev
-		redisLogs.mu.Unlock()
+		defer redisLogs.mu.Unlock()
+		if i := slices.Index(redisLogs.active, log); i >= 0 {
+			redisLogs.active = slices.Delete(redisLogs.active, i, i+1)
+		}
 	}
 }
 
 func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	redisLogs.mu.RLock()
 	defer redisLogs.mu.RUnlock()
-	log := redisLogs.log
-	if log == nil {
-		log = slog.Default()
+	log := slog.Default()
+	if n := len(redisLogs.active); n > 0 {
+		log = redisLogs.active[n-1]
 	}
 	msg := strings.TrimSpace(fmt.Sprintf(format, v...))
 	log.WarnContext(ctx, strings.TrimPrefix(msg, "redis: "), "component", "go-redis")

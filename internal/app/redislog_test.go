@@ -76,3 +76,23 @@ func TestRouteRedisLogs(t *testing.T) {
 		}
 	}
 }
+
+// Overlapping commands that finish in the order they started: the first
+// one's writer gets nothing once it finished, the second one's gets the
+// lines while it runs.
+func TestRouteRedisLogsOutOfOrder(t *testing.T) {
+	var a, b syncBuffer
+	line := func(s string) { redisLogger{}.Printf(context.Background(), "redis: %s\n", s) }
+	restoreA := routeRedisLogs(slog.New(slog.NewTextHandler(&a, nil)))
+	restoreB := routeRedisLogs(slog.New(slog.NewTextHandler(&b, nil)))
+	restoreA()
+	line("b-runs")
+	restoreB()
+	line("none-runs")
+	if strings.Contains(a.String(), "msg=") {
+		t.Errorf("a finished command got lines:\n%s", a.String())
+	}
+	if !strings.Contains(b.String(), "msg=b-runs") || strings.Contains(b.String(), "msg=none-runs") {
+		t.Errorf("the running command's lines, want b-runs only:\n%s", b.String())
+	}
+}

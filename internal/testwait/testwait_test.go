@@ -121,3 +121,22 @@ func TestStatusOK(t *testing.T) {
 		t.Fatalf("message %q, want it to contain %q", msg, want)
 	}
 }
+
+// A check that passes only once the deadline has passed still counts: the
+// call that would fail the test is made after the deadline.
+func TestForLastCallAfterDeadline(t *testing.T) {
+	t.Parallel()
+	const d = 3 * Interval
+	start := time.Now()
+	msg := fatalOf(t, func(tb testing.TB) {
+		For(tb, d, "the late thing", func() error {
+			if time.Since(start) <= d {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+	})
+	if msg != "" {
+		t.Fatalf("For failed with %q: a check passing after the deadline must count", msg)
+	}
+}
