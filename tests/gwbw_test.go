@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,32 +58,11 @@ func (c *pushClient) say(t *testing.T, msg string) {
 	}
 }
 
-// gwbwMetric reads one sample of a gateway's /metrics ("name{labels}").
-func gwbwMetric(t *testing.T, p *gwcProc, sample string) string {
-	t.Helper()
-	resp, err := http.Get("http://" + p.internal + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), sample+" "); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 func gwbwWaitLinks(t *testing.T, gws []*gwcProc, n int) {
 	t.Helper()
 	for _, g := range gws {
-		testwait.For(t, pushDeadline, fmt.Sprintf("gateway %s has %d worker links", g.inner, n), func() error {
-			if got := gwbwMetric(t, g, "chatgate_gatewayworker_worker_links"); got != fmt.Sprint(n) {
-				return fmt.Errorf("worker_links %q", got)
-			}
-			return nil
-		})
+		metricsWant(t, g.internal, fmt.Sprintf("gateway %s has %d worker links", g.inner, n),
+			map[string]func(float64) bool{"chatgate_gatewayworker_worker_links": eq(float64(n))})
 	}
 }
 
@@ -254,14 +232,15 @@ func TestBusinessWorker(t *testing.T) {
 	alive.crash()
 	w3.crash()
 	gwbwWaitLinks(t, gws, 0)
-	dropped := gwbwMetric(t, b, `chatgate_gatewayworker_events_dropped_total{reason="no_worker"}`)
+	const droppedKey = `chatgate_gatewayworker_events_dropped_total{reason="no_worker"}`
+	fams, err := metricsScrape(b.internal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped, _ := metricsValue(fams, "chatgate_gatewayworker_events_dropped_total", "reason", "no_worker") // none yet: 0
 	dan.say(t, `{"type":"say","text":"nobody"}`)
-	testwait.For(t, pushDeadline, "the drop is counted", func() error {
-		if got := gwbwMetric(t, b, `chatgate_gatewayworker_events_dropped_total{reason="no_worker"}`); got == dropped {
-			return fmt.Errorf("no_worker drops still %s", got)
-		}
-		return nil
-	})
+	metricsWant(t, b.internal, "the drop is counted",
+		map[string]func(float64) bool{droppedKey: func(v float64) bool { return v > dropped }})
 	// The log line reaches the test through the process's stderr, which
 	// may trail the metric.
 	testwait.For(t, pushDeadline, "the drop log line", func() error {
